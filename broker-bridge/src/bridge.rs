@@ -1,0 +1,350 @@
+//! [`Bridge`]: one service instance's connection to the bus, and the four patterns on top of it.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lapin::Connection;
+use lapin::options::{ConfirmSelectOptions, QueueDeleteOptions};
+use tokio::sync::{OnceCell, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::BridgeConfig;
+use crate::envelope::{self, Envelope, header};
+use crate::error::{BridgeError, PublishError, RequestError};
+use crate::link::{self, Link, LinkState};
+use crate::message::{self, Message};
+use crate::outbox::Outbox;
+use crate::publisher::{Publisher, Receipt};
+use crate::rpc::Requester;
+use crate::subscription::Subscription;
+use crate::topology::{self, QueueFamily, QueueKind};
+
+/// A service instance on the bus. Cheap to clone; all clones share one connection.
+#[derive(Clone)]
+pub struct Bridge {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: BridgeConfig,
+    connection: Arc<Connection>,
+    link: Link,
+    outbox: Outbox,
+    requester: OnceCell<Requester>,
+    /// Work queues this instance has declared, so submitting declares each only once.
+    declared_work: Mutex<HashSet<String>>,
+    shutdown: CancellationToken,
+    consumers: TaskTracker,
+}
+
+/// Default time a request waits for its answer.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Bridge {
+    /// Connects (waiting for the broker if it is not up yet), declares the platform's exchanges and
+    /// opens the confirmed publishing channel.
+    pub async fn connect(config: BridgeConfig) -> Result<Self, BridgeError> {
+        config.validate()?;
+        let (connection, link) = link::connect(&config).await?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(BridgeError::broker("opening the publishing channel"))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(BridgeError::broker("enabling publisher confirms"))?;
+        topology::declare_exchanges(&channel).await?;
+        let publisher = Publisher::new(
+            channel,
+            link.clone(),
+            config.confirm_window,
+            config.confirm_timeout,
+            config.max_message_bytes,
+        );
+        let outbox = Outbox {
+            publisher,
+            source: format!("/{}/{}", config.service, config.instance),
+            app_id: config.service.clone(),
+        };
+        info!(service = %config.service, instance = %config.instance, "on the bus");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                connection: Arc::new(connection),
+                link,
+                outbox,
+                requester: OnceCell::new(),
+                declared_work: Mutex::default(),
+                shutdown: CancellationToken::new(),
+                consumers: TaskTracker::new(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &BridgeConfig {
+        &self.inner.config
+    }
+
+    /// The connection state, to observe (`borrow`) or to await changes of (`changed`).
+    pub fn state(&self) -> watch::Receiver<LinkState> {
+        self.inner.link.subscribe()
+    }
+
+    // ---- publish/subscribe ----------------------------------------------------------------
+
+    /// Publishes an event to every subscriber group bound to its type (and subject). Returns once
+    /// the event is on the wire; the receipt tells when the broker has it, or that no group
+    /// subscribes to it ([`PublishError::Unroutable`]).
+    pub async fn publish<E: Message>(&self, event: &E) -> Result<Receipt, PublishError> {
+        let key = message::routing_key(E::TYPE, event.subject().as_deref());
+        self.inner.outbox.send(event, topology::EVENTS, key).await
+    }
+
+    /// Subscribes this service as group `group`: the group has one durable queue, shared by all
+    /// its instances, so each event is handled once per group.
+    pub fn subscribe(&self, group: &str) -> Subscription {
+        Subscription::new(self.clone(), topology::group_queue(group), Target::Events)
+    }
+
+    // ---- point-to-point and request/reply ---------------------------------------------------
+
+    /// Sends a message to the service named `service`, whichever instance takes it. Waits for the
+    /// broker's confirm, so a service that does not exist is an error at once.
+    pub async fn send<M: Message>(&self, service: &str, message: &M) -> Result<(), PublishError> {
+        let receipt = self
+            .inner
+            .outbox
+            .send(message, topology::SERVICES, service.to_owned())
+            .await?;
+        receipt.confirmed().await.map_err(|error| match error {
+            PublishError::Unroutable { .. } => PublishError::NoSuchService(service.to_owned()),
+            other => other,
+        })
+    }
+
+    /// Asks the service named `service` and waits for its typed answer, at most `timeout`.
+    pub async fn request<Q: Message, A: Message>(
+        &self,
+        service: &str,
+        request: &Q,
+        timeout: Duration,
+    ) -> Result<A, RequestError> {
+        let inner = &self.inner;
+        let requester = inner
+            .requester
+            .get_or_try_init(|| Requester::open(&inner.connection, inner.link.clone()))
+            .await
+            .map_err(|e| RequestError::Publish(PublishError::Broker(e.to_string())))?;
+        let (envelope, outgoing) =
+            inner
+                .outbox
+                .outgoing(request, topology::SERVICES, service.to_owned())?;
+        if outgoing.payload.len() > inner.config.max_message_bytes {
+            return Err(PublishError::TooLarge {
+                size: outgoing.payload.len(),
+                limit: inner.config.max_message_bytes,
+            }
+            .into());
+        }
+        let properties = outgoing
+            .properties
+            .with_correlation_id(envelope.id.as_str().into());
+        let reply = requester
+            .call(
+                service,
+                Q::TYPE,
+                topology::SERVICES,
+                properties,
+                &outgoing.payload,
+                timeout,
+            )
+            .await?;
+        let remote = |message: String| RequestError::Remote {
+            service: service.to_owned(),
+            kind: Q::TYPE.to_owned(),
+            message,
+        };
+        if let Some(error) = reply
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get(header::REPLY_ERROR))
+        {
+            let message = envelope::header_text(error, header::REPLY_ERROR)
+                .unwrap_or_else(|e| e.to_string());
+            return Err(remote(message));
+        }
+        let decode_error = |message: String| RequestError::Decode {
+            service: service.to_owned(),
+            message,
+        };
+        let (answer_envelope, body) = Envelope::from_delivery(&reply.properties, &reply.data)
+            .map_err(|e| decode_error(e.to_string()))?;
+        if answer_envelope.kind != A::TYPE {
+            return Err(decode_error(format!(
+                "expected `{}`, got `{}`",
+                A::TYPE,
+                answer_envelope.kind
+            )));
+        }
+        message::decode(&body).map_err(decode_error)
+    }
+
+    /// Serves this service's inbox: point-to-point messages and requests addressed to its name.
+    /// All instances of the service share the inbox.
+    pub fn serve(&self) -> Subscription {
+        let service = self.inner.config.service.clone();
+        Subscription::new(self.clone(), topology::inbox_queue(&service), Target::Inbox(service))
+    }
+
+    // ---- work queue --------------------------------------------------------------------------
+
+    /// Puts a job on the work queue `queue`, declaring the queue first if this instance has not, so
+    /// jobs wait for workers that have not started yet.
+    pub async fn submit<J: Message>(&self, queue: &str, job: &J) -> Result<Receipt, PublishError> {
+        self.declare_work_queue(queue, QueueKind::Quorum)
+            .await
+            .map_err(|e| PublishError::Broker(e.to_string()))?;
+        self.inner
+            .outbox
+            .send(job, topology::WORK, queue.to_owned())
+            .await
+    }
+
+    /// Takes jobs from the work queue `queue`, competing with every other worker on it.
+    pub fn work_queue(&self, queue: &str) -> Subscription {
+        Subscription::new(self.clone(), topology::work_queue(queue), Target::Work(queue.to_owned()))
+    }
+
+    /// Declares the work queue `queue` (and its retry and dead-letter queues) of the given kind.
+    pub async fn declare_work_queue(&self, queue: &str, kind: QueueKind) -> Result<(), BridgeError> {
+        if self.lock_declared().contains(queue) {
+            return Ok(());
+        }
+        let family = self.family(topology::work_queue(queue), kind);
+        let channel = self.scratch_channel().await?;
+        family.declare(&channel).await?;
+        family
+            .bind(&channel, &family.name, topology::WORK, queue)
+            .await?;
+        let _ = channel.close(200, "declared".into()).await;
+        self.lock_declared().insert(queue.to_owned());
+        Ok(())
+    }
+
+    /// Deletes the work queue `queue` with its retry and dead-letter queues, messages included.
+    pub async fn delete_work_queue(&self, queue: &str) -> Result<(), BridgeError> {
+        let name = topology::work_queue(queue);
+        let channel = self.scratch_channel().await?;
+        for queue in [
+            topology::retry_queue(&name),
+            topology::dead_letter_queue(&name),
+            name.clone(),
+        ] {
+            channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .map_err(BridgeError::broker(format!("deleting queue {queue}")))?;
+        }
+        let _ = channel.close(200, "deleted".into()).await;
+        self.lock_declared().remove(queue);
+        Ok(())
+    }
+
+    // ---- shutdown ----------------------------------------------------------------------------
+
+    /// Waits for Ctrl-C or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(&self) -> Result<(), BridgeError> {
+        crate::shutdown::signal().await;
+        info!("shutdown requested");
+        self.shutdown().await
+    }
+
+    /// Stops taking deliveries, lets handlers in flight finish (and acknowledges them), waits for
+    /// every outstanding confirm, then closes the connection.
+    pub async fn shutdown(&self) -> Result<(), BridgeError> {
+        let inner = &self.inner;
+        inner.shutdown.cancel();
+        inner.consumers.close();
+        if tokio::time::timeout(Duration::from_secs(30), inner.consumers.wait())
+            .await
+            .is_err()
+        {
+            warn!("handlers still running after 30 s; closing anyway");
+        }
+        let unconfirmed = inner
+            .outbox
+            .publisher
+            .close(inner.config.confirm_timeout * 2)
+            .await;
+        if unconfirmed > 0 {
+            warn!(unconfirmed, "closing with messages the broker has not confirmed");
+        }
+        let _ = inner.outbox.publisher.channel().close(200, "shutdown".into()).await;
+        if inner.connection.status().connected() {
+            inner
+                .connection
+                .close(200, "shutdown".into())
+                .await
+                .map_err(BridgeError::broker("closing the connection"))?;
+        }
+        info!(service = %inner.config.service, "left the bus");
+        Ok(())
+    }
+
+    // ---- for the subscription builder --------------------------------------------------------
+
+    pub(crate) fn family(&self, name: String, kind: QueueKind) -> QueueFamily {
+        QueueFamily {
+            name,
+            kind,
+            delivery_limit: DELIVERY_LIMIT,
+            retry_delay_ms: u64::try_from(self.inner.config.retry.delay.as_millis())
+                .unwrap_or(u64::MAX),
+        }
+    }
+
+    pub(crate) fn consumer_parts(
+        &self,
+    ) -> (Arc<Connection>, Link, Outbox, CancellationToken, &TaskTracker) {
+        let inner = &self.inner;
+        (
+            inner.connection.clone(),
+            inner.link.clone(),
+            inner.outbox.clone(),
+            inner.shutdown.clone(),
+            &inner.consumers,
+        )
+    }
+
+    async fn scratch_channel(&self) -> Result<lapin::Channel, BridgeError> {
+        self.inner
+            .connection
+            .create_channel()
+            .await
+            .map_err(BridgeError::broker("opening a channel"))
+    }
+
+    fn lock_declared(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.inner
+            .declared_work
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A delivery that made the broker redeliver it this many times (its consumer kept dying) goes to
+/// the dead-letter queue instead of looping.
+pub(crate) const DELIVERY_LIMIT: u32 = 5;
+
+/// What a subscription consumes, which decides how its queue is bound.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Events,
+    Inbox(String),
+    Work(String),
+}

@@ -1,0 +1,494 @@
+//! Safe consuming, shared by every pattern: `basic_qos` always set, one handler call at a time per
+//! worker, acknowledgement only after the handler succeeded (batched), redelivered duplicates
+//! skipped by event id, failures retried after a delay and finally dead-lettered with the reason.
+//! A consumer the broker cancels (its queue deleted) subscribes again.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Acker, BasicProperties, Channel, Connection};
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::config::RetryPolicy;
+use crate::dedup::DedupWindow;
+use crate::envelope::{self, Envelope, header};
+use crate::error::BridgeError;
+use crate::link::Link;
+use crate::outbox::Outbox;
+use crate::topology::{self, QueueFamily};
+use crate::trace_context;
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What a handler produced.
+pub(crate) enum Handled {
+    Done,
+    /// The answer to a request: its type and encoded payload.
+    Reply { kind: &'static str, payload: Vec<u8> },
+}
+
+/// Why a handler did not produce a result.
+pub(crate) enum Failure {
+    /// The payload does not decode as the route's type: retrying cannot help.
+    Undecodable(String),
+    /// The handler returned an error (or panicked): worth retrying.
+    Handler(String),
+}
+
+/// The erased form of a typed handler: decodes the payload, then runs the handler.
+pub(crate) type RouteFn =
+    Arc<dyn Fn(Envelope, &[u8], bool, u32) -> BoxFuture<Result<Handled, Failure>> + Send + Sync>;
+
+pub(crate) struct Route {
+    pub call: RouteFn,
+    /// A request's failure is answered to the caller at once instead of being retried.
+    pub answers: bool,
+}
+
+/// A queue to consume, how it is bound, and which handler takes which event type.
+pub(crate) struct ConsumerSpec {
+    pub family: QueueFamily,
+    pub bindings: Vec<(String, String)>,
+    pub routes: HashMap<&'static str, Route>,
+    pub workers: usize,
+    pub prefetch: u16,
+}
+
+/// Everything a worker needs, shared by the workers of one subscription.
+pub(crate) struct Consumer {
+    pub spec: ConsumerSpec,
+    pub connection: Arc<Connection>,
+    pub link: Link,
+    pub outbox: Outbox,
+    pub retry: RetryPolicy,
+    /// `service/instance`, written into dead letters.
+    pub identity: String,
+    pub shutdown: CancellationToken,
+    pub dedup: Mutex<DedupWindow>,
+}
+
+/// How a delivery leaves the worker.
+enum Settle {
+    Ack,
+    /// Could not be handed on safely (the dead-letter or retry publish failed): give it back.
+    Requeue,
+}
+
+/// Why a consume loop stopped.
+enum Ended {
+    Shutdown,
+    /// The broker cancelled the consumer (queue deleted, failover) or the channel died.
+    Lost(String),
+}
+
+/// Acknowledging every message costs the broker; a worker acknowledges up to this many at once,
+/// and whatever it holds as soon as no further delivery is waiting.
+const ACK_BATCH: u32 = 50;
+
+/// Starts the workers; returns once each has subscribed, or the first error.
+pub(crate) async fn start(consumer: Arc<Consumer>, tasks: &tokio_util::task::TaskTracker) -> Result<(), BridgeError> {
+    let mut ready = Vec::new();
+    for worker in 0..consumer.spec.workers.max(1) {
+        let (tx, rx) = oneshot::channel();
+        tasks.spawn(run_worker(consumer.clone(), worker, tx));
+        ready.push(rx);
+    }
+    for rx in ready {
+        rx.await
+            .map_err(|_| BridgeError::Setup("consumer task ended before subscribing".into()))??;
+    }
+    Ok(())
+}
+
+async fn run_worker(
+    consumer: Arc<Consumer>,
+    worker: usize,
+    ready: oneshot::Sender<Result<(), BridgeError>>,
+) {
+    let queue = consumer.spec.family.name.clone();
+    let mut ready = Some(ready);
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let ended = match subscribe(&consumer, worker).await {
+            Ok((channel, stream, tag)) => {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Ok(()));
+                }
+                delay = Duration::from_millis(100);
+                let ended = consume(&consumer, &channel, stream).await;
+                if let Ended::Shutdown = ended {
+                    let _ = channel.basic_cancel(tag, BasicCancelOptions::default()).await;
+                    let _ = channel.close(200, "shutdown".into()).await;
+                    return;
+                }
+                let _ = channel.close(200, "resubscribing".into()).await;
+                ended
+            }
+            Err(error) => {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Err(error));
+                    return;
+                }
+                Ended::Lost(error.to_string())
+            }
+        };
+        if consumer.shutdown.is_cancelled() {
+            return;
+        }
+        if let Ended::Lost(reason) = ended {
+            warn!(%queue, %reason, retry_in = ?delay, "consumer stopped; subscribing again");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = consumer.shutdown.cancelled() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Opens a channel, sets the prefetch, declares and binds the queue, and starts consuming.
+async fn subscribe(
+    consumer: &Consumer,
+    worker: usize,
+) -> Result<(Channel, lapin::Consumer, ShortString), BridgeError> {
+    let spec = &consumer.spec;
+    let queue = &spec.family.name;
+    let channel = consumer
+        .connection
+        .create_channel()
+        .await
+        .map_err(BridgeError::broker("opening a consumer channel"))?;
+    channel
+        .basic_qos(spec.prefetch, BasicQosOptions::default())
+        .await
+        .map_err(BridgeError::broker("setting the prefetch"))?;
+    spec.family.declare(&channel).await?;
+    for (exchange, key) in &spec.bindings {
+        spec.family.bind(&channel, queue, exchange, key).await?;
+    }
+    let tag = ShortString::from(format!("{}/{queue}/{worker}", consumer.identity));
+    let stream = channel
+        .basic_consume(
+            queue.as_str().into(),
+            tag.clone(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(BridgeError::broker(format!("consuming from {queue}")))?;
+    debug!(%queue, worker, "consuming");
+    Ok((channel, stream, tag))
+}
+
+async fn consume(consumer: &Consumer, channel: &Channel, mut stream: lapin::Consumer) -> Ended {
+    let mut unacked = Unacked::default();
+    loop {
+        if consumer.shutdown.is_cancelled() {
+            unacked.flush().await;
+            return Ended::Shutdown;
+        }
+        let next = match stream.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                // Nothing waiting: a good moment to acknowledge what is done.
+                unacked.flush().await;
+                tokio::select! {
+                    next = stream.next() => next,
+                    _ = consumer.shutdown.cancelled() => return Ended::Shutdown,
+                }
+            }
+        };
+        let delivery = match next {
+            Some(Ok(delivery)) => delivery,
+            Some(Err(error)) => {
+                // Deliveries of the old connection can no longer be acknowledged; the broker
+                // redelivers them and the dedup window recognises those already handled.
+                unacked.forget();
+                if let Err(error) = consumer.link.wait_for_recovery(channel, error).await {
+                    return Ended::Lost(error.to_string());
+                }
+                continue;
+            }
+            None => {
+                unacked.flush().await;
+                return Ended::Lost("the broker cancelled the consumer (queue deleted?)".into());
+            }
+        };
+        match handle(consumer, &delivery).await {
+            Settle::Ack => unacked.push(delivery.acker).await,
+            Settle::Requeue => {
+                unacked.flush().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let requeue = BasicNackOptions {
+                    multiple: false,
+                    requeue: true,
+                };
+                if let Err(error) = delivery.acker.nack(requeue).await {
+                    debug!(%error, "nack failed; the broker redelivers after recovery");
+                }
+            }
+        }
+    }
+}
+
+/// Handled deliveries not yet acknowledged. Handling is sequential per channel, so acknowledging
+/// the latest with `multiple` covers all of them.
+#[derive(Default)]
+struct Unacked {
+    latest: Option<Acker>,
+    count: u32,
+}
+
+impl Unacked {
+    async fn push(&mut self, acker: Acker) {
+        self.latest = Some(acker);
+        self.count += 1;
+        if self.count >= ACK_BATCH {
+            self.flush().await;
+        }
+    }
+
+    async fn flush(&mut self) {
+        self.count = 0;
+        if let Some(acker) = self.latest.take()
+            && let Err(error) = acker.ack(BasicAckOptions { multiple: true }).await
+        {
+            debug!(%error, "ack failed; the broker redelivers and duplicates are skipped");
+        }
+    }
+
+    fn forget(&mut self) {
+        self.latest = None;
+        self.count = 0;
+    }
+}
+
+/// Runs one delivery through its handler and decides its fate. Never panics, never drops: every
+/// delivery is acknowledged after success, moved to retry or dead letter, or given back.
+async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
+    let (envelope, body) = match Envelope::from_delivery(&delivery.properties, &delivery.data) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            return dead_letter(consumer, delivery, "invalid CloudEvents envelope", &error.to_string(), 0)
+                .await;
+        }
+    };
+    if consumer.seen(&envelope.id) {
+        debug!(id = %envelope.id, "duplicate delivery skipped");
+        return Settle::Ack;
+    }
+    let Some(route) = consumer.spec.routes.get(envelope.kind.as_str()) else {
+        let reason = format!("no handler for event type `{}`", envelope.kind);
+        return dead_letter(consumer, delivery, &reason, &reason, 0).await;
+    };
+    let attempt = envelope::header_u32(delivery.properties.headers().as_ref(), header::ATTEMPT)
+        .unwrap_or(0);
+    let id = envelope.id.clone();
+    let reply_to = delivery.properties.reply_to().clone();
+    let correlation = envelope
+        .correlation_id
+        .clone()
+        .unwrap_or_else(|| envelope.id.clone());
+    let scope_envelope = envelope.clone();
+    let call = (route.call)(envelope, &body, delivery.redelivered, attempt);
+    let result = trace_context::scope(&scope_envelope, async {
+        let result = AssertUnwindSafe(call)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(Failure::Handler(panic_message(panic))));
+        // Replies are made inside the trace scope so they continue the request's trace.
+        match (&result, &reply_to) {
+            (Ok(Handled::Reply { kind, payload }), Some(reply_to)) => {
+                reply(consumer, reply_to, &correlation, kind, payload.clone(), None).await
+            }
+            (Err(Failure::Handler(message) | Failure::Undecodable(message)), Some(reply_to))
+                if route.answers =>
+            {
+                reply(consumer, reply_to, &correlation, "instadash.error.v1", message.clone().into_bytes(), Some(message)).await
+            }
+            _ => true,
+        }
+        .then_some(result)
+    })
+    .await;
+    let Some(result) = result else {
+        return Settle::Requeue;
+    };
+    match result {
+        Ok(_) => {
+            consumer.remember(&id);
+            Settle::Ack
+        }
+        Err(_) if route.answers => Settle::Ack,
+        Err(Failure::Undecodable(error)) => {
+            dead_letter(consumer, delivery, "payload does not decode as its event type", &error, attempt).await
+        }
+        Err(Failure::Handler(error)) => {
+            let attempts = consumer.retry.attempts;
+            if attempt + 1 < attempts {
+                debug!(%id, attempt, %error, "handler failed; retrying later");
+                retry(consumer, delivery, attempt + 1, &error).await
+            } else {
+                let reason = format!("handler failed {attempts} times");
+                dead_letter(consumer, delivery, &reason, &error, attempt + 1).await
+            }
+        }
+    }
+}
+
+impl Consumer {
+    fn seen(&self, id: &str) -> bool {
+        self.dedup.lock().is_ok_and(|window| window.contains(id))
+    }
+
+    fn remember(&self, id: &str) {
+        if let Ok(mut window) = self.dedup.lock() {
+            window.insert(id);
+        }
+    }
+}
+
+/// Answers a request on its direct reply-to address. Returns false if the reply could not be sent.
+async fn reply(
+    consumer: &Consumer,
+    reply_to: &ShortString,
+    correlation: &str,
+    kind: &str,
+    payload: Vec<u8>,
+    error: Option<&String>,
+) -> bool {
+    let outbox = &consumer.outbox;
+    let mut envelope = outbox.envelope(kind, None);
+    envelope.correlation_id = Some(correlation.to_owned());
+    let mut properties = envelope.to_properties(&outbox.app_id);
+    if let Some(error) = error {
+        properties = with_headers(properties, [(header::REPLY_ERROR, text(error))]);
+    }
+    // The requester's reply-to address disappears with its channel; an unroutable reply means the
+    // caller is gone, which is not this service's failure.
+    match outbox.send_raw("", reply_to.as_str(), properties, payload).await {
+        Ok(receipt) => match receipt.confirmed().await {
+            Ok(()) => true,
+            Err(crate::error::PublishError::Unroutable { .. }) => {
+                debug!(%correlation, "requester gone; reply dropped");
+                true
+            }
+            Err(error) => {
+                warn!(%error, "reply not sent");
+                false
+            }
+        },
+        Err(error) => {
+            warn!(%error, "reply not sent");
+            false
+        }
+    }
+}
+
+/// Parks the message in `<queue>.retry`; it flows back to the queue after the retry delay.
+async fn retry(consumer: &Consumer, delivery: &Delivery, attempt: u32, error: &str) -> Settle {
+    let properties = with_headers(
+        delivery.properties.clone(),
+        [
+            (header::ATTEMPT, AMQPValue::LongUInt(attempt)),
+            (header::ERROR, text(error)),
+        ],
+    );
+    forward(consumer, topology::RETRY, delivery, properties).await
+}
+
+/// Moves the message to `<queue>.dead-letter` with the reason in its headers. The broker's own
+/// dead-lettering cannot carry a reason, so the bridge publishes the copy itself and acknowledges
+/// the original only once the copy is confirmed.
+async fn dead_letter(
+    consumer: &Consumer,
+    delivery: &Delivery,
+    reason: &str,
+    error: &str,
+    attempts: u32,
+) -> Settle {
+    let queue = &consumer.spec.family.name;
+    warn!(%queue, %reason, %error, "message dead-lettered");
+    let properties = with_headers(
+        delivery.properties.clone(),
+        [
+            (header::REASON, text(reason)),
+            (header::ERROR, text(error)),
+            (header::REJECTED_BY, text(&consumer.identity)),
+            (header::SOURCE_QUEUE, text(queue)),
+            (header::ATTEMPT, AMQPValue::LongUInt(attempts)),
+            (
+                header::DEAD_LETTERED_AT,
+                text(&envelope::format_time(OffsetDateTime::now_utc())),
+            ),
+        ],
+    );
+    forward(consumer, topology::DEAD_LETTER, delivery, properties).await
+}
+
+async fn forward(
+    consumer: &Consumer,
+    exchange: &str,
+    delivery: &Delivery,
+    properties: BasicProperties,
+) -> Settle {
+    let queue = &consumer.spec.family.name;
+    let sent = consumer
+        .outbox
+        .send_raw(exchange, queue, properties, delivery.data.clone())
+        .await;
+    match sent {
+        Ok(receipt) => match receipt.confirmed().await {
+            Ok(()) => Settle::Ack,
+            Err(error) => {
+                error!(%queue, %exchange, %error, "could not forward message; giving it back");
+                Settle::Requeue
+            }
+        },
+        Err(error) => {
+            error!(%queue, %exchange, %error, "could not forward message; giving it back");
+            Settle::Requeue
+        }
+    }
+}
+
+fn with_headers<const N: usize>(
+    properties: BasicProperties,
+    extra: [(&str, AMQPValue); N],
+) -> BasicProperties {
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    for (key, value) in extra {
+        headers.insert(ShortString::from(key), value);
+    }
+    properties.with_headers(headers)
+}
+
+fn text(value: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(value))
+}
+
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    format!("handler panicked: {detail}")
+}
+
+/// Logged once per subscription so operators see what each instance consumes.
+pub(crate) fn log_started(spec: &ConsumerSpec) {
+    let mut kinds: Vec<_> = spec.routes.keys().copied().collect();
+    kinds.sort_unstable();
+    info!(queue = %spec.family.name, workers = spec.workers, types = ?kinds, "subscribed");
+}

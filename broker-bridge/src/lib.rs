@@ -1,0 +1,45 @@
+//! broker-bridge: the only code in Instadash that talks to RabbitMQ.
+//!
+//! A service connects once ([`Bridge::connect`]) and uses the four patterns:
+//!
+//! | pattern | send | receive |
+//! |---|---|---|
+//! | publish/subscribe | [`Bridge::publish`] | [`Bridge::subscribe`]`(group).on(..)` |
+//! | point-to-point | [`Bridge::send`]`(service, ..)` | [`Bridge::serve`]`().on(..)` |
+//! | request/reply | [`Bridge::request`]`(service, ..)` | [`Bridge::serve`]`().answer(..)` |
+//! | work queue | [`Bridge::submit`]`(queue, ..)` | [`Bridge::work_queue`]`(queue).on(..)` |
+//!
+//! Underneath, every message is a CloudEvent ([`envelope`]) with a W3C trace context, published
+//! persistent and confirmed, consumed with a prefetch, acknowledged after its handler succeeded,
+//! retried and dead-lettered with a reason, and never lost across reconnects. See ARCHITECTURE.md.
+
+mod bridge;
+pub mod config;
+mod consumer;
+mod dedup;
+pub mod envelope;
+pub mod error;
+mod link;
+mod message;
+mod outbox;
+mod publisher;
+mod rpc;
+pub mod shutdown;
+mod subscription;
+pub mod topology;
+pub mod trace_context;
+
+#[cfg(feature = "bench")]
+pub mod bench;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use bridge::{Bridge, DEFAULT_REQUEST_TIMEOUT};
+pub use config::{BridgeArgs, BridgeConfig, ReconnectPolicy, RetryPolicy};
+pub use envelope::Envelope;
+pub use error::{BridgeError, ConfigError, PublishError, RequestError};
+pub use link::LinkState;
+pub use message::{Incoming, Message};
+pub use publisher::Receipt;
+pub use subscription::Subscription;
+pub use topology::QueueKind;

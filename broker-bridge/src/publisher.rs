@@ -1,0 +1,241 @@
+//! Confirmed publishing: every message is persistent and `mandatory`, and stays in memory until the
+//! broker confirms it. A bounded window of unconfirmed messages gives back-pressure; a message whose
+//! confirm is lost with the connection, nacked, or overdue is published again (same `message_id`),
+//! so nothing is lost and consumers drop the duplicates.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use lapin::options::BasicPublishOptions;
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tracing::{debug, warn};
+
+use crate::error::PublishError;
+use crate::link::Link;
+
+/// One message as it goes on the wire.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    pub exchange: ShortString,
+    pub routing_key: ShortString,
+    pub properties: BasicProperties,
+    pub payload: Vec<u8>,
+}
+
+/// The outcome of one publish, known once the broker confirmed it. Dropping the receipt is fine:
+/// the message is still tracked and republished, and a failure is logged.
+#[derive(Debug)]
+pub struct Receipt {
+    outcome: oneshot::Receiver<Result<(), PublishError>>,
+}
+
+impl Receipt {
+    /// Waits until the broker has the message (written to disk for a durable queue) or it is known
+    /// not to reach any queue.
+    pub async fn confirmed(self) -> Result<(), PublishError> {
+        self.outcome.await.unwrap_or(Err(PublishError::ShutDown))
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Publisher {
+    shared: Arc<Shared>,
+    tracker: mpsc::UnboundedSender<Pending>,
+}
+
+struct Shared {
+    channel: Channel,
+    link: Link,
+    window: Arc<Semaphore>,
+    window_size: u32,
+    confirm_timeout: Duration,
+    max_message_bytes: usize,
+    closed: AtomicBool,
+    /// Last time a dropped receipt's failure was logged; keeps a flood of failures to one line a second.
+    last_logged: std::sync::Mutex<Option<Instant>>,
+}
+
+/// A message on the wire whose confirm has not come yet.
+struct Pending {
+    message: Outgoing,
+    confirm: PublisherConfirm,
+    _slot: OwnedSemaphorePermit,
+    outcome: oneshot::Sender<Result<(), PublishError>>,
+}
+
+impl Publisher {
+    /// `channel` must already be in confirm mode.
+    pub(crate) fn new(
+        channel: Channel,
+        link: Link,
+        window: usize,
+        confirm_timeout: Duration,
+        max_message_bytes: usize,
+    ) -> Self {
+        let window_size = u32::try_from(window).unwrap_or(u32::MAX);
+        let shared = Arc::new(Shared {
+            channel,
+            link,
+            window: Arc::new(Semaphore::new(window_size as usize)),
+            window_size,
+            confirm_timeout,
+            max_message_bytes,
+            closed: AtomicBool::new(false),
+            last_logged: std::sync::Mutex::new(None),
+        });
+        let (tracker, pending) = mpsc::unbounded_channel();
+        tokio::spawn(track_confirms(shared.clone(), pending));
+        Self { shared, tracker }
+    }
+
+    /// Sends `message` and returns once it is on the wire; waits first while the window of
+    /// unconfirmed messages is full or the connection is being recovered.
+    pub(crate) async fn publish(&self, message: Outgoing) -> Result<Receipt, PublishError> {
+        let shared = &self.shared;
+        if message.payload.len() > shared.max_message_bytes {
+            return Err(PublishError::TooLarge {
+                size: message.payload.len(),
+                limit: shared.max_message_bytes,
+            });
+        }
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(PublishError::ShutDown);
+        }
+        let slot = shared
+            .window
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PublishError::ShutDown)?;
+        let confirm = shared.send(&message).await?;
+        let (outcome, receipt) = oneshot::channel();
+        self.tracker
+            .send(Pending {
+                message,
+                confirm,
+                _slot: slot,
+                outcome,
+            })
+            .map_err(|_| PublishError::ShutDown)?;
+        Ok(Receipt { outcome: receipt })
+    }
+
+    /// Waits until every message published so far is confirmed (or `limit` passes), then refuses
+    /// further publishes. Returns how many were still unconfirmed.
+    pub(crate) async fn close(&self, limit: Duration) -> u32 {
+        let shared = &self.shared;
+        let all = shared.window.acquire_many(shared.window_size);
+        let unconfirmed = match tokio::time::timeout(limit, all).await {
+            Ok(_) => 0,
+            Err(_) => shared.window_size - shared.window.available_permits() as u32,
+        };
+        shared.closed.store(true, Ordering::Release);
+        unconfirmed
+    }
+
+    pub(crate) fn channel(&self) -> &Channel {
+        &self.shared.channel
+    }
+}
+
+impl Shared {
+    /// Puts the message on the wire, waiting for the connection to come back as long as it takes.
+    async fn send(&self, message: &Outgoing) -> Result<PublisherConfirm, PublishError> {
+        loop {
+            let result = self
+                .channel
+                .basic_publish(
+                    message.exchange.clone(),
+                    message.routing_key.clone(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        immediate: false,
+                    },
+                    &message.payload,
+                    message.properties.clone(),
+                )
+                .await;
+            match result {
+                Ok(confirm) => return Ok(confirm),
+                Err(error) => {
+                    if self.closed.load(Ordering::Acquire) {
+                        return Err(PublishError::ShutDown);
+                    }
+                    debug!(%error, "publish failed; waiting for the connection to recover");
+                    self.link
+                        .wait_for_recovery(&self.channel, error)
+                        .await
+                        .map_err(|e| PublishError::Broker(e.to_string()))?;
+                }
+            }
+        }
+    }
+
+    /// Follows one message until the broker settles it, republishing as often as needed.
+    async fn settle(&self, mut pending: Pending) {
+        let outcome = loop {
+            let retry_reason = match tokio::time::timeout(self.confirm_timeout, &mut pending.confirm)
+                .await
+            {
+                Ok(Ok(Confirmation::Ack(None) | Confirmation::NotRequested)) => break Ok(()),
+                Ok(Ok(Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)))) => {
+                    break Err(PublishError::Unroutable {
+                        exchange: pending.message.exchange.to_string(),
+                        routing_key: pending.message.routing_key.to_string(),
+                        reply: format!("{} {}", returned.reply_code, returned.reply_text),
+                    });
+                }
+                Ok(Ok(Confirmation::Nack(None))) => "nacked by the broker".to_owned(),
+                Ok(Err(error)) => format!("confirm lost: {error}"),
+                Err(_) => format!("no confirm within {:?}", self.confirm_timeout),
+            };
+            debug!(
+                reason = %retry_reason,
+                routing_key = %pending.message.routing_key,
+                "publishing again"
+            );
+            match self.send(&pending.message).await {
+                Ok(confirm) => pending.confirm = confirm,
+                Err(error) => break Err(error),
+            }
+        };
+        if let Err(unheard) = pending.outcome.send(outcome)
+            && let Err(error) = unheard
+        {
+            self.log_unheard(&error);
+        }
+    }
+
+    /// A failure nobody waits for must still be seen.
+    fn log_unheard(&self, error: &PublishError) {
+        let Ok(mut last) = self.last_logged.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if last.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1)) {
+            *last = Some(now);
+            warn!(%error, "publish failed (receipt not awaited; further failures within 1 s are not logged)");
+        }
+    }
+}
+
+/// One task follows every unconfirmed message, so confirms are handled asynchronously and in any
+/// order, never one synchronous round trip per message.
+async fn track_confirms(shared: Arc<Shared>, mut incoming: mpsc::UnboundedReceiver<Pending>) {
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            pending = incoming.recv() => match pending {
+                Some(pending) => in_flight.push(shared.settle(pending)),
+                None => break,
+            },
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+        }
+    }
+    while in_flight.next().await.is_some() {}
+}

@@ -1,0 +1,174 @@
+//! The calling side of request/reply: requests go to the service's inbox with RabbitMQ's direct
+//! reply-to, answers come back on this connection and are matched by correlation id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use tokio::sync::oneshot;
+use tracing::debug;
+
+use crate::error::{BridgeError, RequestError};
+use crate::link::Link;
+use crate::topology::DIRECT_REPLY_TO;
+
+type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Delivery>>>>;
+
+/// Direct reply-to requires publishing the request on the channel that consumes the replies.
+pub(crate) struct Requester {
+    channel: Channel,
+    link: Link,
+    waiting: Waiting,
+}
+
+impl Requester {
+    pub(crate) async fn open(connection: &Connection, link: Link) -> Result<Self, BridgeError> {
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(BridgeError::broker("opening the request channel"))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(BridgeError::broker("enabling confirms on the request channel"))?;
+        let replies = channel
+            .basic_consume(
+                DIRECT_REPLY_TO.into(),
+                "replies".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(BridgeError::broker("consuming direct replies"))?;
+        let waiting = Waiting::default();
+        tokio::spawn(route_replies(replies, waiting.clone()));
+        Ok(Self {
+            channel,
+            link,
+            waiting,
+        })
+    }
+
+    /// Sends a request and waits for the delivery that answers it.
+    pub(crate) async fn call(
+        &self,
+        service: &str,
+        kind: &str,
+        exchange: &str,
+        properties: BasicProperties,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Delivery, RequestError> {
+        let correlation = properties
+            .correlation_id()
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        let (tx, answer) = oneshot::channel();
+        self.lock().insert(correlation.clone(), tx);
+        let _forget = Forget {
+            waiting: &self.waiting,
+            correlation: &correlation,
+        };
+        // A request nobody takes in time is worthless: let the broker drop it when we give up.
+        let properties = properties
+            .with_reply_to(DIRECT_REPLY_TO.into())
+            .with_delivery_mode(1)
+            .with_expiration(ShortString::from(timeout.as_millis().to_string()));
+        let timed_out = || RequestError::Timeout {
+            service: service.to_owned(),
+            kind: kind.to_owned(),
+            timeout,
+        };
+        let exchange = exchange.to_owned();
+        let outcome = tokio::time::timeout(timeout, async {
+            loop {
+                let publish = self
+                    .channel
+                    .basic_publish(
+                        exchange.as_str().into(),
+                        service.into(),
+                        BasicPublishOptions {
+                            mandatory: true,
+                            immediate: false,
+                        },
+                        payload,
+                        properties.clone(),
+                    )
+                    .await;
+                let error = match publish {
+                    Ok(confirm) => match confirm.await {
+                        Ok(Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_))) => {
+                            return Err(RequestError::NoSuchService(service.to_owned()));
+                        }
+                        Ok(_) => return Ok(()),
+                        Err(error) => error,
+                    },
+                    Err(error) => error,
+                };
+                debug!(%error, "request not sent; waiting for the connection");
+                if let Err(error) = self.link.wait_for_recovery(&self.channel, error).await {
+                    return Err(RequestError::Publish(crate::error::PublishError::Broker(
+                        error.to_string(),
+                    )));
+                }
+            }
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(error),
+            Err(_) => return Err(timed_out()),
+        }
+        tokio::time::timeout(timeout, answer)
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|_| timed_out())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Delivery>>> {
+        self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Removes a request's slot however the call ends (answer, error, timeout, cancellation).
+struct Forget<'a> {
+    waiting: &'a Waiting,
+    correlation: &'a str,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        waiting.remove(self.correlation);
+    }
+}
+
+async fn route_replies(mut replies: lapin::Consumer, waiting: Waiting) {
+    while let Some(reply) = replies.next().await {
+        // Errors come from connection loss; lapin resumes the stream after recovery. Requests in
+        // flight then time out, since their reply address died with the old connection.
+        let Ok(reply) = reply else { continue };
+        let Some(correlation) = reply.properties.correlation_id().as_ref() else {
+            continue;
+        };
+        let slot = waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(correlation.as_str());
+        match slot {
+            Some(slot) => {
+                let _ = slot.send(reply);
+            }
+            None => debug!(%correlation, "late reply dropped (the caller gave up)"),
+        }
+    }
+}

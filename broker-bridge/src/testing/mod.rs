@@ -1,0 +1,376 @@
+//! Test support for service authors (cargo feature `testing`): every test gets a throw-away vhost on
+//! the real broker, can cut its connections, look into queues, start a private broker node, and
+//! wait for what its handlers receive.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use broker_bridge::testing::{Received, TestVhost};
+//! let vhost = TestVhost::create().await?;            // deleted again when dropped
+//! let bridge = vhost.connect("my-service").await?;   // a Bridge inside that vhost
+//! let received = Received::<String>::new();
+//! // ... start a subscription whose handler calls `received.push(..)`, publish ...
+//! let first = received.next(std::time::Duration::from_secs(5)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Environment: `AMQP_URL` names the broker (default `amqp://guest:guest@127.0.0.1:5672/%2f`),
+//! `RABBITMQ_MANAGEMENT_URL` its management API (default `http://guest:guest@127.0.0.1:15672`,
+//! enabled by `deploy/setup-broker.sh`).
+
+pub mod private_node;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use serde::Deserialize;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::config::{BridgeConfig, DEFAULT_AMQP_URL};
+use crate::{Bridge, RetryPolicy};
+
+pub use private_node::PrivateNode;
+
+/// A vhost of its own for one test, with full permissions for the broker user; deleted with
+/// everything in it when dropped.
+pub struct TestVhost {
+    name: String,
+    amqp_url: String,
+    api: Management,
+}
+
+/// A queue as the management API reports it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueueInfo {
+    pub name: String,
+    #[serde(default)]
+    pub messages: u64,
+    #[serde(default)]
+    pub consumers: u64,
+}
+
+/// A message read from a queue through the management API (left in the queue).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PeekedMessage {
+    pub payload: String,
+    pub properties: serde_json::Value,
+}
+
+impl PeekedMessage {
+    /// A header's value as text, e.g. `x-instadash-reason` of a dead letter.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let value = self.properties.get("headers")?.get(name)?;
+        Some(match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+}
+
+impl TestVhost {
+    pub async fn create() -> anyhow::Result<Self> {
+        let base = std::env::var("AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned());
+        let api = Management::from_env()?;
+        let name = format!("instadash-test-{}", uuid::Uuid::new_v4().simple());
+        let amqp_url = with_vhost(&base, &name)?;
+        let user = api.user.clone();
+        let (vhost, client) = (name.clone(), api.clone());
+        blocking(move || {
+            client.put(&format!("/api/vhosts/{}", enc(&vhost)), serde_json::json!({}))?;
+            client.put(
+                &format!("/api/permissions/{}/{}", enc(&vhost), enc(&user)),
+                serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"}),
+            )
+        })
+        .await
+        .context("creating a test vhost (is the management plugin on? run deploy/setup-broker.sh)")?;
+        Ok(Self {
+            name,
+            amqp_url,
+            api,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn amqp_url(&self) -> &str {
+        &self.amqp_url
+    }
+
+    /// A configuration for `service` in this vhost with test-friendly timings: quick retries and
+    /// reconnects, so failure paths finish in well under a second.
+    pub fn config(&self, service: &str) -> BridgeConfig {
+        let mut config = BridgeConfig::new(service);
+        config.amqp_url = self.amqp_url.clone();
+        config.retry = RetryPolicy {
+            attempts: 3,
+            delay: Duration::from_millis(200),
+        };
+        config
+    }
+
+    /// A bridge for `service` connected to this vhost.
+    pub async fn connect(&self, service: &str) -> anyhow::Result<Bridge> {
+        Ok(Bridge::connect(self.config(service)).await?)
+    }
+
+    /// Has the broker close every client connection in this vhost, as an operator or a network
+    /// failure would. Returns how many were closed.
+    pub async fn close_connections(&self) -> anyhow::Result<usize> {
+        let (api, vhost) = (self.api.clone(), self.name.clone());
+        blocking(move || {
+            let connections: Vec<Named> =
+                api.get(&format!("/api/vhosts/{}/connections", enc(&vhost)))?;
+            for connection in &connections {
+                api.delete(&format!("/api/connections/{}", enc(&connection.name)))?;
+            }
+            Ok(connections.len())
+        })
+        .await
+    }
+
+    /// How many client connections the broker lists for this vhost.
+    pub async fn connection_count(&self) -> anyhow::Result<usize> {
+        let (api, vhost) = (self.api.clone(), self.name.clone());
+        blocking(move || {
+            let connections: Vec<Named> =
+                api.get(&format!("/api/vhosts/{}/connections", enc(&vhost)))?;
+            Ok(connections.len())
+        })
+        .await
+    }
+
+    pub async fn queue(&self, queue: &str) -> anyhow::Result<QueueInfo> {
+        let (api, path) = (self.api.clone(), self.queue_path(queue));
+        blocking(move || api.get(&path)).await
+    }
+
+    pub async fn queues(&self) -> anyhow::Result<Vec<QueueInfo>> {
+        let (api, vhost) = (self.api.clone(), self.name.clone());
+        blocking(move || api.get(&format!("/api/queues/{}", enc(&vhost)))).await
+    }
+
+    /// Reads up to `count` messages from `queue` without removing them.
+    pub async fn peek(&self, queue: &str, count: usize) -> anyhow::Result<Vec<PeekedMessage>> {
+        let (api, path) = (self.api.clone(), format!("{}/get", self.queue_path(queue)));
+        blocking(move || {
+            api.post(
+                &path,
+                serde_json::json!({"count": count, "ackmode": "ack_requeue_true", "encoding": "auto"}),
+            )
+        })
+        .await
+    }
+
+    /// Waits until `queue` holds exactly `messages` messages (as the broker's statistics see it).
+    pub async fn wait_for_depth(
+        &self,
+        queue: &str,
+        messages: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let depth = self.queue(queue).await.map(|q| q.messages).unwrap_or(u64::MAX);
+            if depth == messages {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("queue {queue} holds {depth} messages, expected {messages} within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    fn queue_path(&self, queue: &str) -> String {
+        format!("/api/queues/{}/{}", enc(&self.name), enc(queue))
+    }
+}
+
+impl Drop for TestVhost {
+    fn drop(&mut self) {
+        let (api, vhost) = (self.api.clone(), self.name.clone());
+        // Drop may run inside the runtime; do the blocking call on a thread of its own.
+        let cleanup = std::thread::spawn(move || api.delete(&format!("/api/vhosts/{}", enc(&vhost))));
+        if let Ok(Err(error)) = cleanup.join() {
+            eprintln!("could not delete test vhost {}: {error:#}", self.name);
+        }
+    }
+}
+
+/// Collects what handlers receive, for a test to wait on.
+pub struct Received<T> {
+    tx: mpsc::UnboundedSender<T>,
+    rx: Mutex<mpsc::UnboundedReceiver<T>>,
+}
+
+impl<T: Send + 'static> Default for Received<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Send + 'static> Received<T> {
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            tx,
+            rx: Mutex::new(rx),
+        }
+    }
+
+    /// Records one item (call it from a handler).
+    pub fn push(&self, item: T) {
+        let _ = self.tx.send(item);
+    }
+
+    /// A sender to move into a handler closure.
+    pub fn sender(&self) -> mpsc::UnboundedSender<T> {
+        self.tx.clone()
+    }
+
+    /// The next item, or an error saying nothing came within `timeout`.
+    pub async fn next(&self, timeout: Duration) -> anyhow::Result<T> {
+        let mut rx = self.rx.lock().await;
+        match tokio::time::timeout(timeout, rx.recv()).await {
+            Ok(Some(item)) => Ok(item),
+            Ok(None) => bail!("all senders dropped"),
+            Err(_) => bail!("nothing received within {timeout:?}"),
+        }
+    }
+
+    /// Asserts nothing more arrives within `quiet`.
+    pub async fn expect_nothing(&self, quiet: Duration) -> anyhow::Result<()> {
+        let mut rx = self.rx.lock().await;
+        match tokio::time::timeout(quiet, rx.recv()).await {
+            Err(_) | Ok(None) => Ok(()),
+            Ok(Some(_)) => bail!("received something unexpected within {quiet:?}"),
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+pub async fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !condition() {
+        if tokio::time::Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: String,
+}
+
+/// The few management API calls the tests need.
+#[derive(Clone)]
+struct Management {
+    base: String,
+    user: String,
+    authorization: String,
+}
+
+impl Management {
+    fn from_env() -> anyhow::Result<Self> {
+        let url = std::env::var("RABBITMQ_MANAGEMENT_URL")
+            .unwrap_or_else(|_| "http://guest:guest@127.0.0.1:15672".to_owned());
+        let (scheme, rest) = url
+            .split_once("://")
+            .context("RABBITMQ_MANAGEMENT_URL needs a scheme")?;
+        let (user, password, host) = match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                (user.to_owned(), password.to_owned(), host)
+            }
+            None => ("guest".to_owned(), "guest".to_owned(), rest),
+        };
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Ok(Self {
+            base: format!("{scheme}://{}", host.trim_end_matches('/')),
+            user,
+            authorization: format!("Basic {token}"),
+        })
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let mut response = ureq::get(format!("{}{path}", self.base))
+            .header("Authorization", &self.authorization)
+            .call()
+            .with_context(|| format!("GET {path}"))?;
+        Ok(response.body_mut().read_json()?)
+    }
+
+    fn put(&self, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
+        ureq::put(format!("{}{path}", self.base))
+            .header("Authorization", &self.authorization)
+            .send_json(body)
+            .with_context(|| format!("PUT {path}"))?;
+        Ok(())
+    }
+
+    fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> anyhow::Result<T> {
+        let mut response = ureq::post(format!("{}{path}", self.base))
+            .header("Authorization", &self.authorization)
+            .send_json(body)
+            .with_context(|| format!("POST {path}"))?;
+        Ok(response.body_mut().read_json()?)
+    }
+
+    fn delete(&self, path: &str) -> anyhow::Result<()> {
+        ureq::delete(format!("{}{path}", self.base))
+            .header("Authorization", &self.authorization)
+            .header("X-Reason", "instadash test")
+            .call()
+            .with_context(|| format!("DELETE {path}"))?;
+        Ok(())
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// Percent-encodes a path segment (vhost and queue names contain `/` and `.`).
+fn enc(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `base` with its vhost replaced by `vhost`.
+fn with_vhost(base: &str, vhost: &str) -> anyhow::Result<String> {
+    let (scheme, rest) = base.split_once("://").context("AMQP_URL needs a scheme")?;
+    let (authority, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let mut url = format!("{scheme}://{authority}/{}", enc(vhost));
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    Ok(url)
+}

@@ -1,0 +1,122 @@
+//! W3C trace context: every message carries a `traceparent`; whatever a handler publishes continues
+//! the trace of the message it is handling, so a request can be followed through every service.
+
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+
+use crate::envelope::Envelope;
+
+tokio::task_local! {
+    /// The span of the message whose handler is running on this task.
+    static CURRENT: SpanContext;
+}
+
+/// Runs `fut` (a handler) inside the trace of the message it handles.
+pub(crate) async fn scope<F: Future>(envelope: &Envelope, fut: F) -> F::Output {
+    CURRENT.scope(incoming(envelope), fut).await
+}
+
+/// The span context of the message being handled on this task, if any.
+pub fn current() -> Option<SpanContext> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// The trace a received message belongs to; a message without a valid `traceparent` starts one.
+fn incoming(envelope: &Envelope) -> SpanContext {
+    let carrier = Carrier {
+        traceparent: envelope.traceparent.clone(),
+        tracestate: envelope.tracestate.clone(),
+    };
+    let context = TraceContextPropagator::new().extract(&carrier);
+    let span = context.span().span_context().clone();
+    if span.is_valid() { span } else { new_span(None) }
+}
+
+/// Fills `traceparent`/`tracestate` of an outgoing envelope: a new span, child of the message being
+/// handled when there is one, else the root of a new trace.
+pub(crate) fn stamp(envelope: &mut Envelope) {
+    let parent = current();
+    let span = new_span(parent.as_ref());
+    let context = Context::new().with_remote_span_context(span);
+    let mut carrier = Carrier::default();
+    TraceContextPropagator::new().inject_context(&context, &mut carrier);
+    envelope.traceparent = carrier.traceparent;
+    envelope.tracestate = carrier.tracestate.filter(|s| !s.is_empty());
+}
+
+fn new_span(parent: Option<&SpanContext>) -> SpanContext {
+    let ids = RandomIdGenerator::default();
+    let (trace_id, flags, state) = match parent {
+        Some(p) => (p.trace_id(), p.trace_flags(), p.trace_state().clone()),
+        None => (ids.new_trace_id(), TraceFlags::SAMPLED, TraceState::default()),
+    };
+    SpanContext::new(trace_id, ids.new_span_id(), flags, false, state)
+}
+
+#[derive(Default)]
+struct Carrier {
+    traceparent: Option<String>,
+    tracestate: Option<String>,
+}
+
+impl Injector for Carrier {
+    fn set(&mut self, key: &str, value: String) {
+        match key {
+            "traceparent" => self.traceparent = Some(value),
+            "tracestate" => self.tracestate = Some(value),
+            _ => {}
+        }
+    }
+}
+
+impl Extractor for Carrier {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => self.traceparent.as_deref(),
+            "tracestate" => self.tracestate.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
+}
+
+/// The trace id of a `traceparent` header (its second field).
+pub fn trace_id(traceparent: &str) -> Option<&str> {
+    traceparent.split('-').nth(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn publishes_inside_a_handler_continue_its_trace() {
+        let mut root = Envelope::new("t.v1", "/a/1");
+        stamp(&mut root);
+        let root_parent = root.traceparent.clone().expect("stamped");
+        assert!(root_parent.starts_with("00-") && root_parent.ends_with("-01"));
+
+        let child = scope(&root, async {
+            let mut child = Envelope::new("t.v1", "/b/1");
+            stamp(&mut child);
+            child
+        })
+        .await;
+        let child_parent = child.traceparent.expect("stamped");
+        assert_eq!(trace_id(&child_parent), trace_id(&root_parent));
+        assert_ne!(child_parent, root_parent, "a new span id for each hop");
+
+        let mut unrelated = Envelope::new("t.v1", "/a/1");
+        stamp(&mut unrelated);
+        assert_ne!(
+            trace_id(unrelated.traceparent.as_deref().unwrap_or_default()),
+            trace_id(&root_parent)
+        );
+    }
+}
