@@ -292,6 +292,7 @@ impl Bridge {
                 .await
                 .map_err(BridgeError::broker("closing the connection"))?;
         }
+        inner.link.closed();
         info!(service = %inner.config.service, "left the bus");
         Ok(())
     }

@@ -107,7 +107,7 @@ impl BridgeConfig {
             confirm_window: 256,
             reconnect: ReconnectPolicy {
                 min_delay: Duration::from_millis(100),
-                max_delay: Duration::from_millis(1_000),
+                max_delay: Duration::from_millis(500),
             },
             heartbeat_secs: 10,
             confirm_timeout: Duration::from_secs(10),

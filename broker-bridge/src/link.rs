@@ -2,6 +2,7 @@
 //! tunes its backoff (jittered, capped, never giving up), turns its status into one observable
 //! [`LinkState`], logs every change, and lets publishers and consumers wait for recovery.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -29,12 +30,17 @@ pub enum LinkState {
 /// A cheap handle on the link state, shared by everything that talks over the connection.
 #[derive(Clone)]
 pub(crate) struct Link {
-    state: watch::Receiver<LinkState>,
+    state: Arc<watch::Sender<LinkState>>,
 }
 
 impl Link {
     pub(crate) fn subscribe(&self) -> watch::Receiver<LinkState> {
-        self.state.clone()
+        self.state.subscribe()
+    }
+
+    /// Records a deliberate close at once, rather than when the status is next polled.
+    pub(crate) fn closed(&self) {
+        set(&self.state, LinkState::Closed);
     }
 
     /// After `error` on `channel`: waits until lapin has recovered the channel. Returns the error
@@ -49,7 +55,7 @@ impl Link {
         };
         // lapin has no recovery notifier for errors raised before recovery started; our own view
         // of the connection decides whether to wait.
-        let mut state = self.state.clone();
+        let mut state = self.state.subscribe();
         loop {
             let link = *state.borrow_and_update();
             let channel_status = channel.status();
@@ -90,7 +96,7 @@ pub(crate) async fn connect(config: &BridgeConfig) -> Result<(Connection, Link),
                 .without_max_times()
         })
         .enable_auto_recover();
-    let (state_tx, state_rx) = watch::channel(LinkState::Connecting);
+    let state = Arc::new(watch::Sender::new(LinkState::Connecting));
     info!(url = %config.redacted_url(), service = %config.service, "connecting to the broker");
     let connection = Connection::connect_uri(uri, properties)
         .await
@@ -101,9 +107,9 @@ pub(crate) async fn connect(config: &BridgeConfig) -> Result<(Connection, Link),
     tokio::spawn(follow_state(
         connection.status().clone(),
         connection.events_listener(),
-        state_tx,
+        state.clone(),
     ));
-    Ok((connection, Link { state: state_rx }))
+    Ok((connection, Link { state }))
 }
 
 /// Keeps the [`LinkState`] in step with lapin's connection status, logging each change. Events
@@ -111,7 +117,7 @@ pub(crate) async fn connect(config: &BridgeConfig) -> Result<(Connection, Link),
 async fn follow_state(
     status: ConnectionStatus,
     events: impl futures_util::Stream<Item = lapin::Event>,
-    state: watch::Sender<LinkState>,
+    state: Arc<watch::Sender<LinkState>>,
 ) {
     let mut events = Box::pin(events);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -133,18 +139,7 @@ async fn follow_state(
         } else {
             LinkState::Recovering
         };
-        let before = state.send_replace(now);
-        if before != now {
-            match now {
-                LinkState::Connected if before == LinkState::Recovering => {
-                    info!("broker connection recovered")
-                }
-                LinkState::Connected => info!("broker connection up"),
-                LinkState::Recovering => warn!("broker connection lost; recovering"),
-                LinkState::Closed => info!("broker connection closed"),
-                LinkState::Connecting => {}
-            }
-        }
+        set(&state, now);
         if now == LinkState::Closed {
             return;
         }
@@ -152,5 +147,22 @@ async fn follow_state(
             _ = events.next() => {}
             _ = tick.tick() => {}
         }
+    }
+}
+
+/// Changes the state, logging the change.
+fn set(state: &watch::Sender<LinkState>, now: LinkState) {
+    let before = state.send_replace(now);
+    if before == now {
+        return;
+    }
+    match now {
+        LinkState::Connected if before == LinkState::Recovering => {
+            info!("broker connection recovered")
+        }
+        LinkState::Connected => info!("broker connection up"),
+        LinkState::Recovering => warn!("broker connection lost; recovering"),
+        LinkState::Closed => info!("broker connection closed"),
+        LinkState::Connecting => {}
     }
 }

@@ -117,14 +117,23 @@ impl TestVhost {
     }
 
     /// Has the broker close every client connection in this vhost, as an operator or a network
-    /// failure would. Returns how many were closed.
-    pub async fn close_connections(&self) -> anyhow::Result<usize> {
+    /// failure would. The management API lists a new connection only after a moment, so this
+    /// waits (up to 10 s) until at least `at_least` are listed. Returns how many were closed.
+    pub async fn close_connections(&self, at_least: usize) -> anyhow::Result<usize> {
         let (api, vhost) = (self.api.clone(), self.name.clone());
         blocking(move || {
-            let connections: Vec<Named> =
-                api.get(&format!("/api/vhosts/{}/connections", enc(&vhost)))?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let connections = loop {
+                let connections: Vec<Named> =
+                    api.get(&format!("/api/vhosts/{}/connections", enc(&vhost)))?;
+                if connections.len() >= at_least || std::time::Instant::now() >= deadline {
+                    break connections;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
             for connection in &connections {
-                api.delete(&format!("/api/connections/{}", enc(&connection.name)))?;
+                // A connection may be gone already; that is what we wanted.
+                let _ = api.delete(&format!("/api/connections/{}", enc(&connection.name)));
             }
             Ok(connections.len())
         })

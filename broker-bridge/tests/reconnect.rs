@@ -1,0 +1,134 @@
+//! Nothing lost across connection failures: the broker closes the clients' connections while
+//! messages flow, and every message still arrives, each event id handled exactly once.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use broker_bridge::testing::{TestVhost, wait_until};
+use broker_bridge::{Incoming, LinkState, Message};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Tick {
+    seq: u32,
+}
+impl Message for Tick {
+    const TYPE: &'static str = "instadash.test.tick.v1";
+}
+
+/// What the handler saw: every event id, and how often an id came twice.
+#[derive(Default)]
+struct Seen {
+    ids: HashSet<String>,
+    seqs: HashSet<u32>,
+    duplicates: u32,
+}
+
+const MESSAGES: u32 = 20_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_connection_closes_lose_nothing_and_duplicate_nothing() {
+    let vhost = TestVhost::create().await.unwrap();
+    let producer = vhost.connect("simulator").await.unwrap();
+    let consumer = vhost.connect("tracker").await.unwrap();
+
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let record = seen.clone();
+    consumer
+        .subscribe("tracker")
+        .on(move |m: Incoming<Tick>| {
+            let record = record.clone();
+            async move {
+                let mut seen = record.lock().unwrap();
+                if !seen.ids.insert(m.envelope.id.clone()) {
+                    seen.duplicates += 1;
+                }
+                seen.seqs.insert(m.data.seq);
+                Ok(())
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+
+    let publishing = tokio::spawn(async move {
+        let mut receipts = Vec::with_capacity(MESSAGES as usize);
+        for seq in 0..MESSAGES {
+            receipts.push(producer.publish(&Tick { seq }).await.expect("publish"));
+        }
+        for receipt in receipts {
+            receipt.confirmed().await.expect("every publish is confirmed in the end");
+        }
+        producer
+    });
+
+    // Cut every connection of the vhost several times while traffic flows.
+    let mut cuts = 0;
+    let mut closed = 0;
+    while cuts < 4 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        closed += vhost.close_connections(2).await.unwrap();
+        cuts += 1;
+    }
+    assert!(closed >= 8, "both clients were cut each time ({closed} closes)");
+
+    let producer = tokio::time::timeout(Duration::from_secs(120), publishing)
+        .await
+        .expect("publishing finishes")
+        .unwrap();
+    let count = || seen.lock().unwrap().seqs.len() as u32;
+    wait_until("every message handled", Duration::from_secs(60), || count() == MESSAGES)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {} of {MESSAGES} arrived", count()));
+    // Give late redeliveries a chance to show up as duplicates.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.seqs.len() as u32, MESSAGES, "nothing lost");
+    assert_eq!(seen.duplicates, 0, "no event id handed to the handler twice");
+    assert_eq!(*producer.state().borrow(), LinkState::Connected);
+    assert_eq!(*consumer.state().borrow(), LinkState::Connected);
+}
+
+#[tokio::test]
+async fn state_is_observable_and_traffic_resumes_quickly_after_a_cut() {
+    let vhost = TestVhost::create().await.unwrap();
+    let bridge = vhost.connect("observer").await.unwrap();
+    let mut state = bridge.state();
+    assert_eq!(*state.borrow_and_update(), LinkState::Connected);
+    let received = Arc::new(broker_bridge::testing::Received::<u32>::new());
+    let sink = received.clone();
+    bridge
+        .subscribe("observer")
+        .on(move |m: Incoming<Tick>| {
+            let sink = sink.clone();
+            async move {
+                sink.push(m.data.seq);
+                Ok(())
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+
+    assert!(vhost.close_connections(1).await.unwrap() > 0);
+    let cut_at = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while *state.borrow_and_update() != LinkState::Recovering {
+            state.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the loss is observed");
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while *state.borrow_and_update() != LinkState::Connected {
+            state.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the connection comes back");
+    bridge.publish(&Tick { seq: 1 }).await.unwrap().confirmed().await.unwrap();
+    assert_eq!(received.next(Duration::from_secs(5)).await.unwrap(), 1);
+    let resumed = cut_at.elapsed();
+    assert!(resumed < Duration::from_secs(2), "round trip after the cut took {resumed:?}");
+}
