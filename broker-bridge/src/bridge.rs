@@ -238,20 +238,26 @@ impl Bridge {
 
     /// Deletes the work queue `queue` with its retry and dead-letter queues, messages included.
     pub async fn delete_work_queue(&self, queue: &str) -> Result<(), BridgeError> {
-        let name = topology::work_queue(queue);
+        self.delete_queue_family(&topology::work_queue(queue)).await?;
+        self.lock_declared().remove(queue);
+        Ok(())
+    }
+
+    /// Deletes a consumed queue (named as in [`topology`]) with its retry and dead-letter queues,
+    /// messages included: for decommissioning a group, a service or a work queue.
+    pub async fn delete_queue_family(&self, queue: &str) -> Result<(), BridgeError> {
         let channel = self.scratch_channel().await?;
-        for queue in [
-            topology::retry_queue(&name),
-            topology::dead_letter_queue(&name),
-            name.clone(),
+        for name in [
+            topology::retry_queue(queue),
+            topology::dead_letter_queue(queue),
+            queue.to_owned(),
         ] {
             channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
                 .await
-                .map_err(BridgeError::broker(format!("deleting queue {queue}")))?;
+                .map_err(BridgeError::broker(format!("deleting queue {name}")))?;
         }
         let _ = channel.close(200, "deleted".into()).await;
-        self.lock_declared().remove(queue);
         Ok(())
     }
 

@@ -374,15 +374,11 @@ async fn reply(
     if let Some(error) = error {
         properties = with_headers(properties, [(header::REPLY_ERROR, text(error))]);
     }
-    // The requester's reply-to address disappears with its channel; an unroutable reply means the
-    // caller is gone, which is not this service's failure.
-    match outbox.send_raw("", reply_to.as_str(), properties, payload).await {
+    // Not mandatory: a reply whose caller is gone (its reply-to address died with its channel) is
+    // dropped by the broker, which is not this service's failure.
+    match outbox.send_raw("", reply_to.as_str(), properties, payload, false).await {
         Ok(receipt) => match receipt.confirmed().await {
             Ok(()) => true,
-            Err(crate::error::PublishError::Unroutable { .. }) => {
-                debug!(%correlation, "requester gone; reply dropped");
-                true
-            }
             Err(error) => {
                 warn!(%error, "reply not sent");
                 false
@@ -445,7 +441,7 @@ async fn forward(
     let queue = &consumer.spec.family.name;
     let sent = consumer
         .outbox
-        .send_raw(exchange, queue, properties, delivery.data.clone())
+        .send_raw(exchange, queue, properties, delivery.data.clone(), true)
         .await;
     match sent {
         Ok(receipt) => match receipt.confirmed().await {

@@ -35,6 +35,10 @@ pub mod bench;
 pub mod testing;
 
 pub use bridge::{Bridge, DEFAULT_REQUEST_TIMEOUT};
+
+/// Log directives a service adds to its default filter: lapin logs every returned message in full
+/// at `warn`, while the bridge already reports it as [`PublishError::Unroutable`].
+pub const QUIET_LOG_DIRECTIVES: &str = "lapin::returned_messages=error";
 pub use config::{BridgeArgs, BridgeConfig, ReconnectPolicy, RetryPolicy};
 pub use envelope::Envelope;
 pub use error::{BridgeError, ConfigError, PublishError, RequestError};

@@ -43,6 +43,7 @@ impl Outbox {
             routing_key: ShortString::from(routing_key),
             properties,
             payload,
+            mandatory: true,
         };
         Ok((envelope, outgoing))
     }
@@ -57,13 +58,14 @@ impl Outbox {
         self.publisher.publish(outgoing).await
     }
 
-    /// Sends raw bytes under an envelope already made (replies, dead letters).
+    /// Sends raw bytes under properties already made (replies, retries, dead letters).
     pub(crate) async fn send_raw(
         &self,
         exchange: &str,
         routing_key: &str,
         properties: BasicProperties,
         payload: Vec<u8>,
+        mandatory: bool,
     ) -> Result<Receipt, PublishError> {
         self.publisher
             .publish(Outgoing {
@@ -71,6 +73,7 @@ impl Outbox {
                 routing_key: ShortString::from(routing_key),
                 properties,
                 payload,
+                mandatory,
             })
             .await
     }

@@ -25,6 +25,9 @@ pub(crate) struct Outgoing {
     pub routing_key: ShortString,
     pub properties: BasicProperties,
     pub payload: Vec<u8>,
+    /// Have the broker return the message if no queue takes it. Off only for replies: RabbitMQ
+    /// reports a direct reply-to publish as unroutable even when it was delivered.
+    pub mandatory: bool,
 }
 
 /// The outcome of one publish, known once the broker confirmed it. Dropping the receipt is fine:
@@ -153,7 +156,7 @@ impl Shared {
                     message.exchange.clone(),
                     message.routing_key.clone(),
                     BasicPublishOptions {
-                        mandatory: true,
+                        mandatory: message.mandatory,
                         immediate: false,
                     },
                     &message.payload,

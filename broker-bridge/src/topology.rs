@@ -63,23 +63,28 @@ pub(crate) struct QueueFamily {
     pub retry_delay_ms: u64,
 }
 
-pub(crate) fn group_queue(group: &str) -> String {
+/// The queue shared by the instances of subscriber group `group`.
+pub fn group_queue(group: &str) -> String {
     format!("{EVENTS}.{group}")
 }
 
-pub(crate) fn inbox_queue(service: &str) -> String {
+/// The inbox of service `service`: point-to-point messages and requests.
+pub fn inbox_queue(service: &str) -> String {
     format!("instadash.service.{service}")
 }
 
-pub(crate) fn work_queue(name: &str) -> String {
+/// The queue behind work queue `name`.
+pub fn work_queue(name: &str) -> String {
     format!("{WORK}.{name}")
 }
 
-pub(crate) fn retry_queue(queue: &str) -> String {
+/// Where failed messages of `queue` wait for their retry.
+pub fn retry_queue(queue: &str) -> String {
     format!("{queue}.retry")
 }
 
-pub(crate) fn dead_letter_queue(queue: &str) -> String {
+/// Where messages of `queue` end when they cannot be handled, with the reason in their headers.
+pub fn dead_letter_queue(queue: &str) -> String {
     format!("{queue}.dead-letter")
 }
 

@@ -1,1 +1,64 @@
-fn main() {}
+//! `instadash`: the Instadash command. Each subcommand lives in its own module; this file only
+//! parses the command line, sets up logging and dispatches.
+
+mod bench;
+mod demo;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "instadash", version, about = "Instadash: fleet tracking over RabbitMQ")]
+struct Cli {
+    /// Log as JSON lines (to stderr) instead of text. The level comes from RUST_LOG.
+    #[arg(long, global = true, env = "INSTADASH_LOG_JSON")]
+    log_json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// A short live demonstration of the four messaging patterns against the broker.
+    Demo(demo::DemoArgs),
+    /// Measure the platform (e.g. `bench broker`: raw lapin against broker-bridge).
+    Bench(bench::BenchArgs),
+}
+
+impl Command {
+    /// The log filter when RUST_LOG is not set.
+    fn default_log_filter(&self) -> &'static str {
+        match self {
+            // Quiet, so progress bars and the summary stay readable.
+            Command::Bench(_) => "warn",
+            Command::Demo(_) => "warn",
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.command.default_log_filter(), cli.log_json);
+    match cli.command {
+        Command::Bench(args) => bench::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+    }
+}
+
+/// Logs go to stderr, so stdout carries only results (e.g. `--json` output).
+fn init_logging(default_filter: &str, json: bool) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            EnvFilter::new(format!("{default_filter},{}", broker_bridge::QUIET_LOG_DIRECTIVES))
+        });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
