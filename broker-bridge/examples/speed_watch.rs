@@ -67,6 +67,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
     let bridge = Bridge::connect(BridgeConfig::resolve(&args.bridge, "speed-watch")?).await?;

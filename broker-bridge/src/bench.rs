@@ -36,7 +36,7 @@ use tokio::sync::oneshot;
 
 use crate::config::BridgeConfig;
 use crate::message::{Incoming, Message};
-use crate::topology::QueueKind;
+use crate::topology::{self, QueueKind};
 use crate::{Bridge, config};
 
 /// What to run. Both paths take the same options.
@@ -466,15 +466,47 @@ pub async fn run_bridge(
     let queue = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let outcome = bridge_workload(&bridge, &queue, options, progress).await;
 
-    let deleted = bridge
-        .delete_work_queue(&queue)
-        .await
-        .with_context(|| format!("deleting the bench work queue {queue}"));
+    // Shut down first: deleting the queue under a running subscription makes its worker
+    // subscribe again (and declare the queue again). The bridge cannot delete once shut down, so
+    // the queue family goes on a short connection of its own.
     let shut = bridge.shutdown().await.context("shutting the bridge down");
+    let work = topology::work_queue(&queue);
+    let deleted = delete_queues(
+        &options.amqp_url,
+        &[
+            topology::retry_queue(&work),
+            topology::dead_letter_queue(&work),
+            work.clone(),
+        ],
+    )
+    .await
+    .with_context(|| format!("deleting the bench work queue {work}"));
     let result = outcome?;
-    deleted?;
     shut?;
+    deleted?;
     Ok(result)
+}
+
+/// Deletes `queues` over a connection of its own.
+async fn delete_queues(amqp_url: &str, queues: &[String]) -> anyhow::Result<()> {
+    let connection = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(
+            amqp_url,
+            ConnectionProperties::default().with_connection_name("instadash-bench-cleanup".into()),
+        ),
+    )
+    .await
+    .map_err(|_| anyhow!("broker unreachable at {}", redacted(amqp_url)))??;
+    let channel = connection.create_channel().await?;
+    for queue in queues {
+        channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await?;
+    }
+    let _ = channel.close(200, "bench done".into()).await;
+    connection.close(200, "bench done".into()).await?;
+    Ok(())
 }
 
 async fn bridge_workload(
