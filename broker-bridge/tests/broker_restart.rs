@@ -2,11 +2,10 @@
 //! is stopped and started again while a producer and a consumer are busy. Nothing is lost, and
 //! traffic resumes within 2 seconds of the node answering again.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use broker_bridge::testing::{PrivateNode, wait_until};
+use broker_bridge::testing::{Ledger, PrivateNode, wait_until};
 use broker_bridge::{Bridge, BridgeConfig, Incoming, LinkState, Message};
 use serde::{Deserialize, Serialize};
 
@@ -19,14 +18,6 @@ impl Message for Tick {
 }
 
 const MESSAGES: u32 = 6_000;
-
-#[derive(Default)]
-struct Seen {
-    ids: HashSet<String>,
-    seqs: HashSet<u32>,
-    duplicates: u32,
-    last_at: Option<Instant>,
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_mid_stream_loses_nothing_and_resumes_within_two_seconds() {
@@ -45,21 +36,13 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_resumes_within_two_second
     let producer = Bridge::connect(config("simulator")).await.unwrap();
     let consumer = Bridge::connect(config("tracker")).await.unwrap();
 
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let record = seen.clone();
+    let ledger = Arc::new(Ledger::default());
+    let record = ledger.clone();
     consumer
         .subscribe("tracker")
         .on(move |m: Incoming<Tick>| {
-            let record = record.clone();
-            async move {
-                let mut seen = record.lock().unwrap();
-                if !seen.ids.insert(m.envelope.id.clone()) {
-                    seen.duplicates += 1;
-                }
-                seen.seqs.insert(m.data.seq);
-                seen.last_at = Some(Instant::now());
-                Ok(())
-            }
+            record.record(&m.envelope.id);
+            async { Ok(()) }
         })
         .start()
         .await
@@ -80,7 +63,7 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_resumes_within_two_second
         }
     });
 
-    let count = || seen.lock().unwrap().seqs.len();
+    let count = || ledger.handled();
     wait_until("traffic flowing", Duration::from_secs(20), || count() > 500)
         .await
         .unwrap();
@@ -97,10 +80,7 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_resumes_within_two_second
     node.restart().await.expect("node restarts");
     let answering = Instant::now();
     wait_until("traffic resumes", Duration::from_secs(10), || {
-        seen.lock()
-            .unwrap()
-            .last_at
-            .is_some_and(|at| at > answering)
+        ledger.last_handled_at().is_some_and(|at| at > answering)
     })
     .await
     .unwrap();
@@ -118,10 +98,8 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_resumes_within_two_second
     .await
     .unwrap_or_else(|e| panic!("{e}: {} of {MESSAGES}", count()));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.seqs.len(), MESSAGES as usize, "nothing lost");
-    assert_eq!(seen.duplicates, 0, "no event handled twice");
-    drop(seen);
+    assert_eq!(count(), MESSAGES as usize, "nothing lost");
+    assert_eq!(ledger.duplicates(), 0, "no event handled twice");
     producer.shutdown().await.unwrap();
     consumer.shutdown().await.unwrap();
 }
