@@ -91,6 +91,9 @@ enum Ended {
     Lost(String),
 }
 
+/// The type of the reply to a request whose handler failed; the payload is the error text.
+const ERROR_REPLY: &str = "instadash.error.v1";
+
 /// Acknowledging every message costs the broker; a worker acknowledges up to this many at once,
 /// and whatever it holds as soon as no further delivery is waiting.
 const ACK_BATCH: u32 = 50;
@@ -294,27 +297,32 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
     let attempt = envelope::header_u32(delivery.properties.headers().as_ref(), header::ATTEMPT)
         .unwrap_or(0);
     let id = envelope.id.clone();
-    let reply_to = delivery.properties.reply_to().clone();
-    let correlation = envelope
-        .correlation_id
-        .clone()
-        .unwrap_or_else(|| envelope.id.clone());
-    let scope_envelope = envelope.clone();
+    let reply_to = delivery.properties.reply_to().as_ref();
+    // Only requests need it; their answer carries the request's correlation id.
+    let correlation = reply_to.map(|_| {
+        envelope
+            .correlation_id
+            .clone()
+            .unwrap_or_else(|| envelope.id.clone())
+    });
+    let span = trace_context::incoming(&envelope);
     let call = (route.call)(envelope, &body, delivery.redelivered, attempt);
-    let result = trace_context::scope(&scope_envelope, async {
+    let result = trace_context::scope(span, async {
         let result = AssertUnwindSafe(call)
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| Err(Failure::Handler(panic_message(panic))));
         // Replies are made inside the trace scope so they continue the request's trace.
-        match (&result, &reply_to) {
-            (Ok(Handled::Reply { kind, payload }), Some(reply_to)) => {
-                reply(consumer, reply_to, &correlation, kind, payload.clone(), None).await
+        match (&result, reply_to.zip(correlation.as_deref())) {
+            (Ok(Handled::Reply { kind, payload }), Some((reply_to, correlation))) => {
+                reply(consumer, reply_to, correlation, kind, payload.clone(), None).await
             }
-            (Err(Failure::Handler(message) | Failure::Undecodable(message)), Some(reply_to))
-                if route.answers =>
-            {
-                reply(consumer, reply_to, &correlation, "instadash.error.v1", message.clone().into_bytes(), Some(message)).await
+            (
+                Err(Failure::Handler(message) | Failure::Undecodable(message)),
+                Some((reply_to, correlation)),
+            ) if route.answers => {
+                let payload = message.clone().into_bytes();
+                reply(consumer, reply_to, correlation, ERROR_REPLY, payload, Some(message)).await
             }
             _ => true,
         }

@@ -14,9 +14,9 @@ tokio::task_local! {
     static CURRENT: SpanContext;
 }
 
-/// Runs `fut` (a handler) inside the trace of the message it handles.
-pub(crate) async fn scope<F: Future>(envelope: &Envelope, fut: F) -> F::Output {
-    CURRENT.scope(incoming(envelope), fut).await
+/// Runs `fut` (a handler) inside `span`, the trace of the message it handles.
+pub(crate) async fn scope<F: Future>(span: SpanContext, fut: F) -> F::Output {
+    CURRENT.scope(span, fut).await
 }
 
 /// The span context of the message being handled on this task, if any.
@@ -25,10 +25,10 @@ pub fn current() -> Option<SpanContext> {
 }
 
 /// The trace a received message belongs to; a message without a valid `traceparent` starts one.
-fn incoming(envelope: &Envelope) -> SpanContext {
-    let carrier = Carrier {
-        traceparent: envelope.traceparent.clone(),
-        tracestate: envelope.tracestate.clone(),
+pub(crate) fn incoming(envelope: &Envelope) -> SpanContext {
+    let carrier = Received {
+        traceparent: envelope.traceparent.as_deref(),
+        tracestate: envelope.tracestate.as_deref(),
     };
     let context = TraceContextPropagator::new().extract(&carrier);
     let span = context.span().span_context().clone();
@@ -56,6 +56,7 @@ fn new_span(parent: Option<&SpanContext>) -> SpanContext {
     SpanContext::new(trace_id, ids.new_span_id(), flags, false, state)
 }
 
+/// The trace headers of a message being sent.
 #[derive(Default)]
 struct Carrier {
     traceparent: Option<String>,
@@ -72,11 +73,17 @@ impl Injector for Carrier {
     }
 }
 
-impl Extractor for Carrier {
+/// The trace headers of a received message, borrowed.
+struct Received<'a> {
+    traceparent: Option<&'a str>,
+    tracestate: Option<&'a str>,
+}
+
+impl Extractor for Received<'_> {
     fn get(&self, key: &str) -> Option<&str> {
         match key {
-            "traceparent" => self.traceparent.as_deref(),
-            "tracestate" => self.tracestate.as_deref(),
+            "traceparent" => self.traceparent,
+            "tracestate" => self.tracestate,
             _ => None,
         }
     }
@@ -102,7 +109,7 @@ mod tests {
         let root_parent = root.traceparent.clone().expect("stamped");
         assert!(root_parent.starts_with("00-") && root_parent.ends_with("-01"));
 
-        let child = scope(&root, async {
+        let child = scope(incoming(&root), async {
             let mut child = Envelope::new("t.v1", "/b/1");
             stamp(&mut child);
             child
