@@ -142,7 +142,7 @@ impl Recorder {
             histogram.saturating_record(latency_us.max(1));
         }
         let consumed = self.consumed.fetch_add(1, Ordering::AcqRel) + 1;
-        if consumed % PROGRESS_EVERY == 0 || consumed == self.expected {
+        if consumed.is_multiple_of(PROGRESS_EVERY) || consumed == self.expected {
             (self.progress)(consumed);
         }
         if consumed == self.expected {
@@ -254,18 +254,7 @@ pub async fn run_raw(
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> anyhow::Result<BenchResult> {
     check_options(options)?;
-    let url = redacted(&options.amqp_url);
-    let connection = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        Connection::connect(
-            &options.amqp_url,
-            ConnectionProperties::default()
-                .with_connection_name("instadash-bench-raw".into()),
-        ),
-    )
-    .await
-    .map_err(|_| anyhow!("broker unreachable at {url}: no connection within {CONNECT_TIMEOUT:?}"))?
-    .with_context(|| format!("broker unreachable at {url}"))?;
+    let connection = connect_raw(&options.amqp_url, "instadash-bench-raw").await?;
 
     let queue = format!("instadash.bench.raw.{}", uuid::Uuid::new_v4().simple());
     let outcome = raw_workload(&connection, &queue, options, progress).await;
@@ -405,6 +394,18 @@ async fn raw_workload(
     Ok(recorder.result(started, ended))
 }
 
+/// A plain lapin connection (no recovery: a benchmark that loses its broker should fail).
+async fn connect_raw(amqp_url: &str, name: &str) -> anyhow::Result<Connection> {
+    let url = redacted(amqp_url);
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(amqp_url, properties))
+        .await
+        .map_err(|_| {
+            anyhow!("broker unreachable at {url}: no connection within {CONNECT_TIMEOUT:?}")
+        })?
+        .with_context(|| format!("cannot connect to the broker at {url}"))
+}
+
 fn settle(confirm: Option<lapin::Result<Confirmation>>) -> anyhow::Result<()> {
     match confirm {
         None => Ok(()),
@@ -460,8 +461,10 @@ pub async fn run_bridge(
     let url = config.redacted_url();
     let bridge = tokio::time::timeout(CONNECT_TIMEOUT, Bridge::connect(config))
         .await
-        .map_err(|_| anyhow!("broker unreachable at {url}: no connection within {CONNECT_TIMEOUT:?}"))?
-        .with_context(|| format!("broker unreachable at {url}"))?;
+        .map_err(|_| {
+            anyhow!("broker unreachable at {url}: no connection within {CONNECT_TIMEOUT:?}")
+        })?
+        .with_context(|| format!("cannot connect to the broker at {url}"))?;
 
     let queue = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let outcome = bridge_workload(&bridge, &queue, options, progress).await;
@@ -489,15 +492,7 @@ pub async fn run_bridge(
 
 /// Deletes `queues` over a connection of its own.
 async fn delete_queues(amqp_url: &str, queues: &[String]) -> anyhow::Result<()> {
-    let connection = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        Connection::connect(
-            amqp_url,
-            ConnectionProperties::default().with_connection_name("instadash-bench-cleanup".into()),
-        ),
-    )
-    .await
-    .map_err(|_| anyhow!("broker unreachable at {}", redacted(amqp_url)))??;
+    let connection = connect_raw(amqp_url, "instadash-bench-cleanup").await?;
     let channel = connection.create_channel().await?;
     for queue in queues {
         channel

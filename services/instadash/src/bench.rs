@@ -12,7 +12,6 @@ use broker_bridge::bench::{self, BenchOptions, BenchResult};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use serde_json::json;
 
 /// The targets the bridge is held to (issue: bridge cost against raw lapin).
 const MIN_THROUGHPUT_RATIO: f64 = 0.9;
@@ -33,7 +32,11 @@ enum BenchTarget {
 #[derive(Debug, Args)]
 struct BrokerArgs {
     /// Broker URL.
-    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
     amqp_url: String,
     /// Messages per measured run.
     #[arg(long, default_value_t = 50_000)]
@@ -114,7 +117,14 @@ async fn broker(args: BrokerArgs) -> anyhow::Result<()> {
             ..options.clone()
         };
         for path in [Path::Raw, Path::Bridge] {
-            phase(path, &warm, &format!("warm-up {}", path.name()), show_bars, human).await?;
+            phase(
+                path,
+                &warm,
+                &format!("warm-up {}", path.name()),
+                show_bars,
+                human,
+            )
+            .await?;
         }
     }
 
@@ -198,7 +208,7 @@ fn progress_bar(len: u64, label: &str, visible: bool) -> ProgressBar {
     };
     let bar = ProgressBar::with_draw_target(Some(len), target).with_prefix(label.to_owned());
     if let Ok(style) = ProgressStyle::with_template(
-        "{prefix:>16} [{bar:30.cyan/blue}] {pos:>7}/{len:7} {per_sec:>12} {msg}",
+        "{prefix:>16} [{bar:30.cyan/blue}] {pos:>7}/{len:7} {elapsed:>3} {msg}",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
@@ -251,6 +261,43 @@ impl From<&BenchResult> for Shown {
     }
 }
 
+/// The `--json` output: parameters first, then the median round of each path and the ratios.
+#[derive(Serialize)]
+struct Report {
+    benchmark: &'static str,
+    amqp_url: String,
+    messages: u64,
+    size: usize,
+    queue_type: &'static str,
+    confirm_window: usize,
+    prefetch: u16,
+    rounds: usize,
+    warmup: u64,
+    raw: Shown,
+    bridge: Shown,
+    /// Bridge msgs/s divided by raw msgs/s.
+    ratio: f64,
+    /// Bridge p99 latency divided by raw p99 latency.
+    p99_ratio: f64,
+    targets: Targets,
+    /// Every measured round, in the order run; `raw` and `bridge` above are the median ones.
+    all_rounds: AllRounds,
+}
+
+#[derive(Serialize)]
+struct Targets {
+    min_ratio: f64,
+    max_p99_ratio: f64,
+    ratio_met: bool,
+    p99_ratio_met: bool,
+}
+
+#[derive(Serialize)]
+struct AllRounds {
+    raw: Vec<Shown>,
+    bridge: Vec<Shown>,
+}
+
 struct Summary<'a> {
     args: &'a BrokerArgs,
     raw: &'a BenchResult,
@@ -269,37 +316,34 @@ impl Summary<'_> {
         )
     }
 
-    fn json(&self) -> serde_json::Value {
+    fn json(&self) -> Report {
         let args = self.args;
-        let (throughput_ok, p99_ok) = self.targets_met();
-        let rounds = |results: &[BenchResult]| -> Vec<Shown> {
-            results.iter().map(Shown::from).collect()
-        };
-        json!({
-            "benchmark": "broker",
-            "amqp_url": redacted(&args.amqp_url),
-            "messages": args.messages,
-            "size": args.size,
-            "queue_type": queue_type_name(args.queue_type),
-            "confirm_window": args.confirm_window,
-            "prefetch": args.prefetch,
-            "rounds": args.rounds,
-            "warmup": args.warmup,
-            "raw": Shown::from(self.raw),
-            "bridge": Shown::from(self.bridge),
-            "ratio": round3(self.ratio),
-            "p99_ratio": round3(self.p99_ratio),
-            "targets": {
-                "min_ratio": MIN_THROUGHPUT_RATIO,
-                "max_p99_ratio": MAX_P99_RATIO,
-                "ratio_met": throughput_ok,
-                "p99_ratio_met": p99_ok,
+        let (ratio_met, p99_ratio_met) = self.targets_met();
+        Report {
+            benchmark: "broker",
+            amqp_url: redacted(&args.amqp_url),
+            messages: args.messages,
+            size: args.size,
+            queue_type: queue_type_name(args.queue_type),
+            confirm_window: args.confirm_window,
+            prefetch: args.prefetch,
+            rounds: args.rounds,
+            warmup: args.warmup,
+            raw: Shown::from(self.raw),
+            bridge: Shown::from(self.bridge),
+            ratio: round3(self.ratio),
+            p99_ratio: round3(self.p99_ratio),
+            targets: Targets {
+                min_ratio: MIN_THROUGHPUT_RATIO,
+                max_p99_ratio: MAX_P99_RATIO,
+                ratio_met,
+                p99_ratio_met,
             },
-            "all_rounds": {
-                "raw": rounds(self.raw_rounds),
-                "bridge": rounds(self.bridge_rounds),
+            all_rounds: AllRounds {
+                raw: self.raw_rounds.iter().map(Shown::from).collect(),
+                bridge: self.bridge_rounds.iter().map(Shown::from).collect(),
             },
-        })
+        }
     }
 
     fn print_table(&self) {
@@ -316,7 +360,11 @@ impl Summary<'_> {
             args.prefetch,
             args.rounds,
             if args.rounds == 1 { "" } else { "s" },
-            if args.rounds > 1 { " (median round shown)" } else { "" },
+            if args.rounds > 1 {
+                " (median round shown)"
+            } else {
+                ""
+            },
         );
         println!();
         println!(
