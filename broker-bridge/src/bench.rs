@@ -35,6 +35,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::config::BridgeConfig;
+use crate::envelope::Envelope;
+use crate::trace_context;
 use crate::message::{Incoming, Message};
 use crate::topology::{self, QueueKind};
 use crate::{Bridge, config};
@@ -84,6 +86,18 @@ pub struct BenchResult {
     pub p99_ms: f64,
     /// End-to-end latency, worst message, in milliseconds.
     pub max_ms: f64,
+}
+
+/// What the raw-lapin baseline puts on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawWire {
+    /// A bare persistent message: payload and delivery mode, nothing else.
+    Bare,
+    /// The same CloudEvents envelope the bridge sends (headers, properties, `traceparent`), made
+    /// per message as any producer following the wire conventions would. Against this baseline the
+    /// ratio shows what the bridge's own machinery costs; against [`RawWire::Bare`], what the
+    /// conventions cost on top.
+    CloudEvents,
 }
 
 /// How often `progress` is called: every this many consumed messages (and at the end).
@@ -251,13 +265,14 @@ fn redacted(url: &str) -> String {
 /// [`PROGRESS_EVERY`] messages and at the end.
 pub async fn run_raw(
     options: &BenchOptions,
+    wire: RawWire,
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> anyhow::Result<BenchResult> {
     check_options(options)?;
     let connection = connect_raw(&options.amqp_url, "instadash-bench-raw").await?;
 
     let queue = format!("instadash.bench.raw.{}", uuid::Uuid::new_v4().simple());
-    let outcome = raw_workload(&connection, &queue, options, progress).await;
+    let outcome = raw_workload(&connection, &queue, options, wire, progress).await;
 
     // Clean up whatever happened; a failed run's error matters more than the clean-up's.
     let cleanup = async {
@@ -279,6 +294,7 @@ async fn raw_workload(
     connection: &Connection,
     queue: &str,
     options: &BenchOptions,
+    wire: RawWire,
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> anyhow::Result<BenchResult> {
     let publisher = connection
@@ -359,7 +375,15 @@ async fn raw_workload(
         })
     };
 
-    let properties = BasicProperties::default().with_delivery_mode(2);
+    let bare = BasicProperties::default().with_delivery_mode(2);
+    let properties = || match wire {
+        RawWire::Bare => bare.clone(),
+        RawWire::CloudEvents => {
+            let mut envelope = Envelope::new(BenchJob::TYPE, "/bench-raw/1");
+            trace_context::stamp(&mut envelope);
+            envelope.to_properties("bench-raw")
+        }
+    };
     let mut payload = vec![b'x'; options.size.max(RAW_HEADER)];
     let mut confirms = FuturesUnordered::new();
     let started = Instant::now();
@@ -375,7 +399,7 @@ async fn raw_workload(
                 queue.into(),
                 BasicPublishOptions::default(),
                 &payload,
-                properties.clone(),
+                properties(),
             )
             .await
             .context("publishing")?;

@@ -60,6 +60,7 @@ impl Bridge {
         topology::declare_exchanges(&channel).await?;
         let publisher = Publisher::new(
             channel,
+            config.service.clone(),
             link.clone(),
             config.confirm_window,
             config.confirm_timeout,
@@ -139,27 +140,23 @@ impl Bridge {
             .get_or_try_init(|| Requester::open(&inner.connection, inner.link.clone()))
             .await
             .map_err(|e| RequestError::Publish(PublishError::Broker(e.to_string())))?;
-        let (envelope, outgoing) =
-            inner
-                .outbox
-                .outgoing(request, topology::SERVICES, service.to_owned())?;
-        if outgoing.payload.len() > inner.config.max_message_bytes {
+        let (mut envelope, payload) = inner.outbox.prepare(request)?;
+        if payload.len() > inner.config.max_message_bytes {
             return Err(PublishError::TooLarge {
-                size: outgoing.payload.len(),
+                size: payload.len(),
                 limit: inner.config.max_message_bytes,
             }
             .into());
         }
-        let properties = outgoing
-            .properties
-            .with_correlation_id(envelope.id.as_str().into());
+        envelope.correlation_id = Some(envelope.id.clone());
+        let properties = envelope.to_properties(&inner.outbox.app_id);
         let reply = requester
             .call(
                 service,
                 Q::TYPE,
                 topology::SERVICES,
                 properties,
-                &outgoing.payload,
+                &payload,
                 timeout,
             )
             .await?;

@@ -95,8 +95,9 @@ enum Ended {
 const ERROR_REPLY: &str = "instadash.error.v1";
 
 /// Acknowledging every message costs the broker; a worker acknowledges up to this many at once,
-/// and whatever it holds as soon as no further delivery is waiting.
+/// and whatever it holds once no delivery has come for `ACK_IDLE`.
 const ACK_BATCH: u32 = 50;
+const ACK_IDLE: Duration = Duration::from_millis(5);
 
 /// Starts the workers; returns once each has subscribed, or the first error.
 pub(crate) async fn start(consumer: Arc<Consumer>, tasks: &tokio_util::task::TaskTracker) -> Result<(), BridgeError> {
@@ -155,7 +156,7 @@ async fn run_worker(
             _ = tokio::time::sleep(delay) => {}
             _ = consumer.shutdown.cancelled() => return,
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
+        delay = (delay * 2).min(Duration::from_secs(1));
     }
 }
 
@@ -202,14 +203,20 @@ async fn consume(consumer: &Consumer, channel: &Channel, mut stream: lapin::Cons
         }
         let next = match stream.next().now_or_never() {
             Some(next) => next,
-            None => {
-                // Nothing waiting: a good moment to acknowledge what is done.
-                unacked.flush().await;
-                tokio::select! {
-                    next = stream.next() => next,
-                    _ = consumer.shutdown.cancelled() => return Ended::Shutdown,
+            // Nothing waiting: acknowledge what is done unless more comes at once, so a busy
+            // stream is acknowledged in batches and a quiet one without delay.
+            None if unacked.count > 0 => tokio::select! {
+                next = stream.next() => next,
+                _ = tokio::time::sleep(ACK_IDLE) => {
+                    unacked.flush().await;
+                    continue;
                 }
-            }
+                _ = consumer.shutdown.cancelled() => continue,
+            },
+            None => tokio::select! {
+                next = stream.next() => next,
+                _ = consumer.shutdown.cancelled() => continue,
+            },
         };
         let delivery = match next {
             Some(Ok(delivery)) => delivery,

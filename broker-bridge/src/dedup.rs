@@ -7,8 +7,31 @@ use std::collections::{HashSet, VecDeque};
 #[derive(Debug)]
 pub(crate) struct DedupWindow {
     capacity: usize,
-    seen: HashSet<Box<str>>,
-    order: VecDeque<Box<str>>,
+    seen: HashSet<Key>,
+    order: VecDeque<Key>,
+}
+
+/// Event ids are UUIDs when Instadash made them; those are kept as numbers, without allocating.
+/// Any other id (from another producer) is kept as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Uuid(u128),
+    Text(Box<str>),
+}
+
+impl Key {
+    fn of(id: &str) -> Self {
+        // Only the canonical lowercase hyphenated form maps to a number, so two different
+        // spellings of one UUID stay two different ids.
+        let canonical = id.len() == 36
+            && id
+                .bytes()
+                .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        match uuid::Uuid::try_parse(id) {
+            Ok(uuid) if canonical => Key::Uuid(uuid.as_u128()),
+            _ => Key::Text(id.into()),
+        }
+    }
 }
 
 impl DedupWindow {
@@ -21,12 +44,13 @@ impl DedupWindow {
     }
 
     pub(crate) fn contains(&self, id: &str) -> bool {
-        self.seen.contains(id)
+        self.seen.contains(&Key::of(id))
     }
 
     /// Records `id` as handled.
     pub(crate) fn insert(&mut self, id: &str) {
-        if self.capacity == 0 || self.seen.contains(id) {
+        let key = Key::of(id);
+        if self.capacity == 0 || self.seen.contains(&key) {
             return;
         }
         if self.order.len() == self.capacity
@@ -34,9 +58,8 @@ impl DedupWindow {
         {
             self.seen.remove(&oldest);
         }
-        let id: Box<str> = id.into();
-        self.seen.insert(id.clone());
-        self.order.push_back(id);
+        self.seen.insert(key.clone());
+        self.order.push_back(key);
     }
 }
 
@@ -54,5 +77,18 @@ mod tests {
         window.insert("c");
         assert!(!window.contains("a"));
         assert!(window.contains("b") && window.contains("c"));
+    }
+
+    #[test]
+    fn uuid_ids_and_other_ids_are_told_apart_exactly() {
+        let mut window = DedupWindow::new(10);
+        let id = "01a20097-3592-7016-b441-071057a7280a";
+        window.insert(id);
+        assert!(window.contains(id));
+        // The same UUID written differently is a different event id.
+        assert!(!window.contains("01A20097-3592-7016-B441-071057A7280A"));
+        assert!(!window.contains("01a200973592701 6b441071057a7280a"));
+        window.insert("order-42");
+        assert!(window.contains("order-42"));
     }
 }

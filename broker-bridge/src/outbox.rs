@@ -7,7 +7,7 @@ use lapin::types::ShortString;
 use crate::envelope::Envelope;
 use crate::error::PublishError;
 use crate::message::{self, Message};
-use crate::publisher::{Outgoing, Publisher, Receipt};
+use crate::publisher::{Outgoing, Properties, Publisher, Receipt};
 use crate::trace_context;
 
 #[derive(Clone)]
@@ -28,24 +28,10 @@ impl Outbox {
         envelope
     }
 
-    /// Encodes `message` and builds its wire form without sending it.
-    pub(crate) fn outgoing<M: Message>(
-        &self,
-        message: &M,
-        exchange: &str,
-        routing_key: String,
-    ) -> Result<(Envelope, Outgoing), PublishError> {
+    /// Encodes `message` and makes its envelope.
+    pub(crate) fn prepare<M: Message>(&self, message: &M) -> Result<(Envelope, Vec<u8>), PublishError> {
         let payload = message::encode(message).map_err(PublishError::Encode)?;
-        let envelope = self.envelope(M::TYPE, message.subject());
-        let properties = envelope.to_properties(&self.app_id);
-        let outgoing = Outgoing {
-            exchange: ShortString::from(exchange),
-            routing_key: ShortString::from(routing_key),
-            properties,
-            payload,
-            mandatory: true,
-        };
-        Ok((envelope, outgoing))
+        Ok((self.envelope(M::TYPE, message.subject()), payload))
     }
 
     pub(crate) async fn send<M: Message>(
@@ -54,8 +40,16 @@ impl Outbox {
         exchange: &str,
         routing_key: String,
     ) -> Result<Receipt, PublishError> {
-        let (_, outgoing) = self.outgoing(message, exchange, routing_key)?;
-        self.publisher.publish(outgoing).await
+        let (envelope, payload) = self.prepare(message)?;
+        self.publisher
+            .publish(Outgoing {
+                exchange: ShortString::from(exchange),
+                routing_key: ShortString::from(routing_key),
+                properties: Properties::Envelope(envelope),
+                payload,
+                mandatory: true,
+            })
+            .await
     }
 
     /// Sends raw bytes under properties already made (replies, retries, dead letters).
@@ -71,7 +65,7 @@ impl Outbox {
             .publish(Outgoing {
                 exchange: ShortString::from(exchange),
                 routing_key: ShortString::from(routing_key),
-                properties,
+                properties: Properties::Given(properties),
                 payload,
                 mandatory,
             })

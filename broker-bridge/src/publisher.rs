@@ -15,19 +15,30 @@ use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::{debug, warn};
 
+use crate::envelope::Envelope;
 use crate::error::PublishError;
 use crate::link::Link;
 
 /// One message as it goes on the wire.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Outgoing {
     pub exchange: ShortString,
     pub routing_key: ShortString,
-    pub properties: BasicProperties,
+    pub properties: Properties,
     pub payload: Vec<u8>,
     /// Have the broker return the message if no queue takes it. Off only for replies: RabbitMQ
     /// reports a direct reply-to publish as unroutable even when it was delivered.
     pub mandatory: bool,
+}
+
+/// The AMQP properties of an outgoing message.
+#[derive(Debug)]
+pub(crate) enum Properties {
+    /// Made from the envelope at each send: lapin takes the properties by value, and building
+    /// them again for the rare republish is cheaper than keeping a copy of every message's.
+    Envelope(Envelope),
+    /// Given as they are (copies of received messages: retries, dead letters, replies).
+    Given(BasicProperties),
 }
 
 /// The outcome of one publish, known once the broker confirmed it. Dropping the receipt is fine:
@@ -53,6 +64,8 @@ pub(crate) struct Publisher {
 
 struct Shared {
     channel: Channel,
+    /// AMQP `app_id` of every message: the service name.
+    app_id: String,
     link: Link,
     window: Arc<Semaphore>,
     window_size: u32,
@@ -75,6 +88,7 @@ impl Publisher {
     /// `channel` must already be in confirm mode.
     pub(crate) fn new(
         channel: Channel,
+        app_id: String,
         link: Link,
         window: usize,
         confirm_timeout: Duration,
@@ -83,6 +97,7 @@ impl Publisher {
         let window_size = u32::try_from(window).unwrap_or(u32::MAX);
         let shared = Arc::new(Shared {
             channel,
+            app_id,
             link,
             window: Arc::new(Semaphore::new(window_size as usize)),
             window_size,
@@ -150,6 +165,10 @@ impl Shared {
     /// Puts the message on the wire, waiting for the connection to come back as long as it takes.
     async fn send(&self, message: &Outgoing) -> Result<PublisherConfirm, PublishError> {
         loop {
+            let properties = match &message.properties {
+                Properties::Envelope(envelope) => envelope.to_properties(&self.app_id),
+                Properties::Given(properties) => properties.clone(),
+            };
             let result = self
                 .channel
                 .basic_publish(
@@ -160,7 +179,7 @@ impl Shared {
                         immediate: false,
                     },
                     &message.payload,
-                    message.properties.clone(),
+                    properties,
                 )
                 .await;
             match result {

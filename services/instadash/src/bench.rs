@@ -1,14 +1,17 @@
 //! `instadash bench …`: measurements of the platform on the machine at hand.
 //!
 //! `bench broker` runs the same workload through raw lapin and through broker-bridge in one run
-//! (see `broker_bridge::bench`) and compares them: throughput ratio and p99 latency ratio.
+//! (see `broker_bridge::bench`) and compares them: throughput ratio and p99 latency ratio. Raw
+//! lapin runs twice: with bare messages (`raw`), and with the CloudEvents envelope the bridge puts
+//! on the wire (`raw_cloudevents`), so the cost of the wire conventions and the cost of the
+//! bridge's own machinery show separately.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::bail;
 use broker_bridge::QueueKind;
-use broker_bridge::bench::{self, BenchOptions, BenchResult};
+use broker_bridge::bench::{self, BenchOptions, BenchResult, RawWire};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -84,13 +87,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Path {
     Raw,
+    RawCloudEvents,
     Bridge,
 }
 
 impl Path {
+    const ALL: [Path; 3] = [Path::Raw, Path::RawCloudEvents, Path::Bridge];
+
     fn name(self) -> &'static str {
         match self {
             Path::Raw => "raw",
+            Path::RawCloudEvents => "raw+ce",
             Path::Bridge => "bridge",
         }
     }
@@ -116,7 +123,7 @@ async fn broker(args: BrokerArgs) -> anyhow::Result<()> {
             messages: args.warmup,
             ..options.clone()
         };
-        for path in [Path::Raw, Path::Bridge] {
+        for path in Path::ALL {
             phase(
                 path,
                 &warm,
@@ -128,35 +135,26 @@ async fn broker(args: BrokerArgs) -> anyhow::Result<()> {
         }
     }
 
-    let mut raw = Vec::with_capacity(args.rounds);
-    let mut bridge = Vec::with_capacity(args.rounds);
+    // Rounds alternate the paths, so a slow spell of this shared machine hits them alike.
+    let mut rounds: [Vec<BenchResult>; 3] = Default::default();
     for round in 1..=args.rounds {
-        for path in [Path::Raw, Path::Bridge] {
+        for (n, path) in Path::ALL.into_iter().enumerate() {
             let label = if args.rounds > 1 {
                 format!("{} {round}/{}", path.name(), args.rounds)
             } else {
                 path.name().to_owned()
             };
             let result = phase(path, &options, &label, show_bars, human).await?;
-            match path {
-                Path::Raw => raw.push(result),
-                Path::Bridge => bridge.push(result),
-            }
+            rounds[n].push(result);
         }
     }
-
-    let raw_median = median_round(&raw);
-    let bridge_median = median_round(&bridge);
-    let ratio = ratio_of(bridge_median.msgs_per_s, raw_median.msgs_per_s);
-    let p99_ratio = ratio_of(bridge_median.p99_ms, raw_median.p99_ms);
+    let [raw, raw_ce, bridge] = &rounds;
     let summary = Summary {
         args: &args,
-        raw: raw_median,
-        bridge: bridge_median,
-        ratio,
-        p99_ratio,
-        raw_rounds: &raw,
-        bridge_rounds: &bridge,
+        raw: median_round(raw),
+        raw_ce: median_round(raw_ce),
+        bridge: median_round(bridge),
+        rounds: &rounds,
     };
     if args.json {
         println!("{}", serde_json::to_string(&summary.json())?);
@@ -180,7 +178,8 @@ async fn phase(
         move |consumed: u64| bar.set_position(consumed)
     };
     let result = match path {
-        Path::Raw => bench::run_raw(options, progress).await,
+        Path::Raw => bench::run_raw(options, RawWire::Bare, progress).await,
+        Path::RawCloudEvents => bench::run_raw(options, RawWire::CloudEvents, progress).await,
         Path::Bridge => bench::run_bridge(options, progress).await,
     };
     match &result {
@@ -273,14 +272,20 @@ struct Report {
     prefetch: u16,
     rounds: usize,
     warmup: u64,
+    /// Raw lapin, bare messages.
     raw: Shown,
+    /// Raw lapin, the bridge's CloudEvents envelope on every message.
+    raw_cloudevents: Shown,
     bridge: Shown,
     /// Bridge msgs/s divided by raw msgs/s.
     ratio: f64,
     /// Bridge p99 latency divided by raw p99 latency.
     p99_ratio: f64,
+    /// The same two ratios against raw lapin sending the same wire messages.
+    ratio_same_wire: f64,
+    p99_ratio_same_wire: f64,
     targets: Targets,
-    /// Every measured round, in the order run; `raw` and `bridge` above are the median ones.
+    /// Every measured round, in the order run; the paths above are the median ones.
     all_rounds: AllRounds,
 }
 
@@ -290,35 +295,55 @@ struct Targets {
     max_p99_ratio: f64,
     ratio_met: bool,
     p99_ratio_met: bool,
+    ratio_same_wire_met: bool,
+    p99_ratio_same_wire_met: bool,
 }
 
 #[derive(Serialize)]
 struct AllRounds {
     raw: Vec<Shown>,
+    raw_cloudevents: Vec<Shown>,
     bridge: Vec<Shown>,
 }
 
 struct Summary<'a> {
     args: &'a BrokerArgs,
     raw: &'a BenchResult,
+    raw_ce: &'a BenchResult,
     bridge: &'a BenchResult,
-    ratio: f64,
-    p99_ratio: f64,
-    raw_rounds: &'a [BenchResult],
-    bridge_rounds: &'a [BenchResult],
+    rounds: &'a [Vec<BenchResult>; 3],
+}
+
+/// Throughput and p99 ratios of the bridge against one baseline.
+struct Ratios {
+    throughput: f64,
+    p99: f64,
+}
+
+impl Ratios {
+    fn of(bridge: &BenchResult, baseline: &BenchResult) -> Self {
+        Self {
+            throughput: ratio_of(bridge.msgs_per_s, baseline.msgs_per_s),
+            p99: ratio_of(bridge.p99_ms, baseline.p99_ms),
+        }
+    }
+
+    fn met(&self) -> (bool, bool) {
+        (
+            self.throughput >= MIN_THROUGHPUT_RATIO,
+            self.p99 <= MAX_P99_RATIO,
+        )
+    }
 }
 
 impl Summary<'_> {
-    fn targets_met(&self) -> (bool, bool) {
-        (
-            self.ratio >= MIN_THROUGHPUT_RATIO,
-            self.p99_ratio <= MAX_P99_RATIO,
-        )
-    }
-
     fn json(&self) -> Report {
         let args = self.args;
-        let (ratio_met, p99_ratio_met) = self.targets_met();
+        let bare = Ratios::of(self.bridge, self.raw);
+        let same_wire = Ratios::of(self.bridge, self.raw_ce);
+        let (ratio_met, p99_ratio_met) = bare.met();
+        let (ratio_same_wire_met, p99_ratio_same_wire_met) = same_wire.met();
+        let shown = |rounds: &[BenchResult]| rounds.iter().map(Shown::from).collect();
         Report {
             benchmark: "broker",
             amqp_url: redacted(&args.amqp_url),
@@ -330,25 +355,30 @@ impl Summary<'_> {
             rounds: args.rounds,
             warmup: args.warmup,
             raw: Shown::from(self.raw),
+            raw_cloudevents: Shown::from(self.raw_ce),
             bridge: Shown::from(self.bridge),
-            ratio: round3(self.ratio),
-            p99_ratio: round3(self.p99_ratio),
+            ratio: round3(bare.throughput),
+            p99_ratio: round3(bare.p99),
+            ratio_same_wire: round3(same_wire.throughput),
+            p99_ratio_same_wire: round3(same_wire.p99),
             targets: Targets {
                 min_ratio: MIN_THROUGHPUT_RATIO,
                 max_p99_ratio: MAX_P99_RATIO,
                 ratio_met,
                 p99_ratio_met,
+                ratio_same_wire_met,
+                p99_ratio_same_wire_met,
             },
             all_rounds: AllRounds {
-                raw: self.raw_rounds.iter().map(Shown::from).collect(),
-                bridge: self.bridge_rounds.iter().map(Shown::from).collect(),
+                raw: shown(&self.rounds[0]),
+                raw_cloudevents: shown(&self.rounds[1]),
+                bridge: shown(&self.rounds[2]),
             },
         }
     }
 
     fn print_table(&self) {
         let args = self.args;
-        let (throughput_ok, p99_ok) = self.targets_met();
         let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
         println!(
             "broker bench: {} messages of {} B, {} queue, confirm window {}, prefetch {}, \
@@ -371,23 +401,37 @@ impl Summary<'_> {
             "{:<8} {:>10} {:>9} {:>9} {:>9} {:>10}",
             "path", "msgs/s", "p50 ms", "p99 ms", "max ms", "elapsed s"
         );
-        for (name, r) in [("raw", self.raw), ("bridge", self.bridge)] {
+        for path in Path::ALL {
+            let r = match path {
+                Path::Raw => self.raw,
+                Path::RawCloudEvents => self.raw_ce,
+                Path::Bridge => self.bridge,
+            };
             println!(
                 "{:<8} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10.2}",
-                name, r.msgs_per_s, r.p50_ms, r.p99_ms, r.max_ms, r.elapsed_s
+                path.name(),
+                r.msgs_per_s,
+                r.p50_ms,
+                r.p99_ms,
+                r.max_ms,
+                r.elapsed_s
             );
         }
         println!();
-        println!(
-            "ratio (bridge/raw msgs/s): {:.3}   target >= {MIN_THROUGHPUT_RATIO}: {}",
-            self.ratio,
-            verdict(throughput_ok)
-        );
-        println!(
-            "p99 ratio (bridge/raw):    {:.3}   target <= {MAX_P99_RATIO}: {}",
-            self.p99_ratio,
-            verdict(p99_ok)
-        );
+        for (baseline, r) in [
+            ("raw", Ratios::of(self.bridge, self.raw)),
+            ("raw+ce", Ratios::of(self.bridge, self.raw_ce)),
+        ] {
+            let (throughput_ok, p99_ok) = r.met();
+            println!(
+                "bridge/{baseline:<7} msgs/s {:.3} (target >= {MIN_THROUGHPUT_RATIO}: {})   \
+                 p99 {:.3} (target <= {MAX_P99_RATIO}: {})",
+                r.throughput,
+                verdict(throughput_ok),
+                r.p99,
+                verdict(p99_ok)
+            );
+        }
     }
 }
 
