@@ -121,6 +121,7 @@ async fn follow_state(
 ) {
     let mut events = Box::pin(events);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut stall = Stall::default();
     loop {
         let now = if status.connected() {
             LinkState::Connected
@@ -140,6 +141,7 @@ async fn follow_state(
             LinkState::Recovering
         };
         set(&state, now);
+        stall.watch(now);
         if now == LinkState::Closed {
             return;
         }
@@ -164,5 +166,33 @@ fn set(state: &watch::Sender<LinkState>, now: LinkState) {
         LinkState::Recovering => warn!("broker connection lost; recovering"),
         LinkState::Closed => info!("broker connection closed"),
         LinkState::Connecting => {}
+    }
+}
+
+/// Recovery that takes much longer than the backoff explains is worth an operator's attention:
+/// either the broker is still down, or lapin's recovery is stuck (amqp-rs/lapin#450).
+#[derive(Default)]
+struct Stall {
+    since: Option<std::time::Instant>,
+    reported: bool,
+}
+
+const STALL_REPORT_AFTER: Duration = Duration::from_secs(30);
+
+impl Stall {
+    fn watch(&mut self, now: LinkState) {
+        if now != LinkState::Recovering {
+            *self = Stall::default();
+            return;
+        }
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        if !self.reported && since.elapsed() >= STALL_REPORT_AFTER {
+            self.reported = true;
+            tracing::error!(
+                after = ?STALL_REPORT_AFTER,
+                "broker connection still recovering; if the broker is up, the client's recovery \
+                 is stuck: restart this service"
+            );
+        }
     }
 }
