@@ -1,24 +1,18 @@
 //! `instadash bench broker --json`: the report scripts rely on (figures are for the bench itself to
 //! judge; this only checks that a small run completes and reports every field).
 
-use std::process::Command;
+mod common;
 
 use broker_bridge::testing::TestVhost;
 
 #[tokio::test]
 async fn a_small_bench_run_reports_every_path_as_one_json_object() {
     let vhost = TestVhost::create().await.unwrap();
-    let url = vhost.amqp_url().to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_instadash"))
-            .args(["bench", "broker", "--json", "--messages", "500", "--warmup", "0"])
-            .args(["--queue-type", "quorum"])
-            .env("AMQP_URL", url)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("instadash runs");
+    let output = common::instadash(
+        &["bench", "broker", "--json", "--messages", "500", "--warmup", "0", "--queue-type", "quorum"],
+        vhost.amqp_url(),
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");

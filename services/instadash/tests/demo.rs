@@ -1,22 +1,13 @@
 //! The README's main command, as a user runs it: `instadash demo` against a real broker.
 
-use std::process::Command;
+mod common;
 
 use broker_bridge::testing::TestVhost;
 
 #[tokio::test]
 async fn the_demo_shows_all_four_patterns_and_cleans_up_after_itself() {
     let vhost = TestVhost::create().await.unwrap();
-    let url = vhost.amqp_url().to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_instadash"))
-            .arg("demo")
-            .env("AMQP_URL", url)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("instadash runs");
+    let output = common::instadash(&["demo"], vhost.amqp_url()).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "demo failed:\n{stdout}\n{stderr}");
