@@ -116,3 +116,37 @@ async fn state_is_observable_and_traffic_resumes_quickly_after_a_cut() {
     let resumed = cut_at.elapsed();
     assert!(resumed < Duration::from_secs(2), "round trip after the cut took {resumed:?}");
 }
+
+#[tokio::test]
+async fn a_consumer_whose_queue_is_deleted_subscribes_again() {
+    let vhost = TestVhost::create().await.unwrap();
+    let bridge = vhost.connect("tracker").await.unwrap();
+    let received = Arc::new(broker_bridge::testing::Received::<u32>::new());
+    let sink = received.clone();
+    bridge
+        .subscribe("tracker")
+        .on(move |m: Incoming<Tick>| {
+            sink.push(m.data.seq);
+            async { Ok(()) }
+        })
+        .start()
+        .await
+        .unwrap();
+    bridge.publish(&Tick { seq: 1 }).await.unwrap().confirmed().await.unwrap();
+    assert_eq!(received.next(Duration::from_secs(5)).await.unwrap(), 1);
+
+    vhost.delete_queue("instadash.events.tracker").await.unwrap();
+    // The broker cancels the consumer; the bridge declares, binds and consumes again. Until it
+    // has, a publish finds no queue and says so: keep publishing until one gets through.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match bridge.publish(&Tick { seq: 2 }).await.unwrap().confirmed().await {
+            Ok(()) => break,
+            Err(broker_bridge::PublishError::Unroutable { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("the queue never came back: {error}"),
+        }
+    }
+    assert_eq!(received.next(Duration::from_secs(5)).await.unwrap(), 2);
+}

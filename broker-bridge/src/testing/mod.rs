@@ -161,6 +161,12 @@ impl TestVhost {
         blocking(move || api.get(&format!("/api/queues/{}", enc(&vhost)))).await
     }
 
+    /// Deletes `queue` behind its consumers' backs, as an operator (or a failover) might.
+    pub async fn delete_queue(&self, queue: &str) -> anyhow::Result<()> {
+        let (api, path) = (self.api.clone(), self.queue_path(queue));
+        blocking(move || api.delete(&path)).await
+    }
+
     /// Reads up to `count` messages from `queue` without removing them.
     pub async fn peek(&self, queue: &str, count: usize) -> anyhow::Result<Vec<PeekedMessage>> {
         let (api, path) = (self.api.clone(), format!("{}/get", self.queue_path(queue)));
