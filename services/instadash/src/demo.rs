@@ -2,8 +2,8 @@
 //! "service" below is its own bridge with its own connection, exactly as separate processes would
 //! be; they find each other by name only.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -93,9 +93,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     ];
 
     let outcome = async {
-        publish_subscribe(&simulator, &trackers, &alerts).await?;
+        // What each tracker instance has seen: its own state, as in separate processes.
+        let last_speeds: [LastSpeeds; 2] = Default::default();
+        publish_subscribe(&simulator, &trackers, &last_speeds, &alerts).await?;
         point_to_point(&operator, &dashcams[0]).await?;
-        request_reply(&operator, &trackers).await?;
+        request_reply(&operator, &trackers, &last_speeds).await?;
         work_queue(&operator, &dashcams).await
     }
     .await;
@@ -113,19 +115,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Last speed per vehicle, as one tracker instance saw it.
+type LastSpeeds = Arc<Mutex<HashMap<String, f64>>>;
+
 /// Two subscriber groups each get every position; the two tracker instances share theirs.
 async fn publish_subscribe(
     simulator: &Bridge,
     trackers: &[Bridge; 2],
+    last_speeds: &[LastSpeeds; 2],
     alerts: &Bridge,
 ) -> anyhow::Result<()> {
     println!("\n[publish/subscribe] simulator -> events exchange -> groups 'demo-tracker' (2 instances) and 'demo-alerts'");
     let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(String, String)>();
-    for (n, tracker) in trackers.iter().enumerate() {
-        let seen = seen_tx.clone();
+    for (n, (tracker, last_speed)) in trackers.iter().zip(last_speeds).enumerate() {
+        let (seen, last_speed) = (seen_tx.clone(), last_speed.clone());
         tracker
             .subscribe("demo-tracker")
             .on(move |p: Incoming<Position>| {
+                remember(&last_speed, &p.data);
                 let seen = seen.clone();
                 async move {
                     let _ = seen.send((format!("tracker#{}", n + 1), p.envelope.id));
@@ -167,6 +174,12 @@ async fn publish_subscribe(
     Ok(())
 }
 
+fn remember(last_speed: &LastSpeeds, position: &Position) {
+    if let Ok(mut speeds) = last_speed.lock() {
+        speeds.insert(position.vehicle.clone(), position.speed_kmh);
+    }
+}
+
 /// A command to a service by name; a name nobody serves is an error at once.
 async fn point_to_point(operator: &Bridge, dashcam: &Bridge) -> anyhow::Result<()> {
     println!("\n[point-to-point] operator -> 'demo-dashcam' by name");
@@ -200,19 +213,30 @@ async fn point_to_point(operator: &Bridge, dashcam: &Bridge) -> anyhow::Result<(
 }
 
 /// A typed question to a service by name, and the three ways it can go wrong.
-async fn request_reply(operator: &Bridge, trackers: &[Bridge; 2]) -> anyhow::Result<()> {
+async fn request_reply(
+    operator: &Bridge,
+    trackers: &[Bridge; 2],
+    last_speeds: &[LastSpeeds; 2],
+) -> anyhow::Result<()> {
     println!("\n[request/reply] operator asks 'demo-tracker' (any instance) over direct reply-to");
-    for tracker in trackers {
+    for (tracker, last_speed) in trackers.iter().zip(last_speeds) {
+        let last_speed = last_speed.clone();
         tracker
             .serve()
-            .answer(|q: Incoming<StateQuery>| async move {
-                if q.data.vehicle == "car-slow" {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
+            .answer(move |q: Incoming<StateQuery>| {
+                let last_speed_kmh = last_speed
+                    .lock()
+                    .ok()
+                    .and_then(|speeds| speeds.get(&q.data.vehicle).copied());
+                async move {
+                    if q.data.vehicle == "car-slow" {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Ok(VehicleState {
+                        vehicle: q.data.vehicle,
+                        last_speed_kmh,
+                    })
                 }
-                Ok(VehicleState {
-                    vehicle: q.data.vehicle,
-                    last_speed_kmh: Some(12.0),
-                })
             })
             .start()
             .await?;
@@ -223,7 +247,7 @@ async fn request_reply(operator: &Bridge, trackers: &[Bridge; 2]) -> anyhow::Res
     let state: VehicleState = operator
         .request("demo-tracker", &query("car-1"), WAIT)
         .await?;
-    println!("  answer: {state:?}");
+    println!("  answer (from the instance that took the request, of what it saw): {state:?}");
     let missing = operator
         .request::<_, VehicleState>("demo-nobody", &query("car-1"), WAIT)
         .await;
