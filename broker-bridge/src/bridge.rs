@@ -201,7 +201,9 @@ impl Bridge {
     // ---- work queue --------------------------------------------------------------------------
 
     /// Puts a job on the work queue `queue`, declaring the queue first if this instance has not, so
-    /// jobs wait for workers that have not started yet.
+    /// jobs wait for workers that have not started yet. The queue is declared as a quorum queue;
+    /// for a classic one, call [`Bridge::declare_work_queue`] first (a queue's type is fixed once
+    /// declared, and declaring it with another type is refused by the broker).
     pub async fn submit<J: Message>(&self, queue: &str, job: &J) -> Result<Receipt, PublishError> {
         self.declare_work_queue(queue, QueueKind::Quorum)
             .await
