@@ -684,14 +684,12 @@ mod tests {
                 .contains(&a.name)
         );
 
-        let (port, dir, group) = (a.port(), a.dir.path().to_owned(), group_of(&a));
+        let (dir, group) = (a.dir.path().to_owned(), group_of(&a));
         drop(a);
         assert!(!dir.exists(), "directories removed");
+        // Its processes gone is the proof; its freed port may already serve another process on
+        // this busy machine, so whether it refuses connections proves nothing.
         assert!(live_group_members(group).is_empty(), "processes gone");
-        assert_eq!(
-            connect(port).expect_err("port closed").kind(),
-            io::ErrorKind::ConnectionRefused
-        );
 
         connect(b.port()).expect("the other node still runs");
         assert!(
