@@ -154,7 +154,6 @@ impl Bridge {
             .call(
                 service,
                 Q::TYPE,
-                topology::SERVICES,
                 properties,
                 &payload,
                 timeout,

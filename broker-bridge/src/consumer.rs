@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::config::RetryPolicy;
-use crate::dedup::DedupWindow;
+use crate::dedup::{DedupWindow, EventKey};
 use crate::envelope::{self, Envelope, header};
 use crate::error::BridgeError;
 use crate::link::Link;
@@ -293,7 +293,8 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
                 .await;
         }
     };
-    if consumer.seen(&envelope.id) {
+    let key = EventKey::of(&envelope.id);
+    if consumer.seen(&key) {
         debug!(id = %envelope.id, "duplicate delivery skipped");
         return Settle::Ack;
     }
@@ -303,7 +304,6 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
     };
     let attempt = envelope::header_u32(delivery.properties.headers().as_ref(), header::ATTEMPT)
         .unwrap_or(0);
-    let id = envelope.id.clone();
     let reply_to = delivery.properties.reply_to().as_ref();
     // Only requests need it; their answer carries the request's correlation id.
     let correlation = reply_to.map(|_| {
@@ -341,7 +341,7 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
     };
     match result {
         Ok(_) => {
-            consumer.remember(&id);
+            consumer.remember(key);
             Settle::Ack
         }
         Err(_) if route.answers => Settle::Ack,
@@ -351,7 +351,7 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
         Err(Failure::Handler(error)) => {
             let attempts = consumer.retry.attempts;
             if attempt + 1 < attempts {
-                debug!(%id, attempt, %error, "handler failed; retrying later");
+                debug!(attempt, %error, "handler failed; retrying later");
                 retry(consumer, delivery, attempt + 1, &error).await
             } else {
                 let reason = format!("handler failed {attempts} times");
@@ -362,13 +362,13 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
 }
 
 impl Consumer {
-    fn seen(&self, id: &str) -> bool {
-        self.dedup.lock().is_ok_and(|window| window.contains(id))
+    fn seen(&self, key: &EventKey) -> bool {
+        self.dedup.lock().is_ok_and(|window| window.contains(key))
     }
 
-    fn remember(&self, id: &str) {
+    fn remember(&self, key: EventKey) {
         if let Ok(mut window) = self.dedup.lock() {
-            window.insert(id);
+            window.insert(key);
         }
     }
 }

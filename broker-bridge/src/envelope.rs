@@ -200,16 +200,7 @@ fn plain_header(headers: &FieldTable, name: &str) -> Option<String> {
     headers
         .inner()
         .get(name)
-        .and_then(|v| header_text(v, name_static(name)).ok())
-}
-
-// Header names used in error messages must be 'static; the few plain headers we read are known.
-fn name_static(name: &str) -> &'static str {
-    match name {
-        header::TRACEPARENT => header::TRACEPARENT,
-        header::TRACESTATE => header::TRACESTATE,
-        _ => "header",
-    }
+        .and_then(|v| header_text(v, "header").ok())
 }
 
 /// A header's value as text, whatever string type the sender used.

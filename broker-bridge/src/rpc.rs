@@ -15,7 +15,7 @@ use tracing::debug;
 
 use crate::error::{BridgeError, RequestError};
 use crate::link::Link;
-use crate::topology::DIRECT_REPLY_TO;
+use crate::topology::{DIRECT_REPLY_TO, SERVICES};
 
 type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Delivery>>>>;
 
@@ -57,12 +57,11 @@ impl Requester {
         })
     }
 
-    /// Sends a request and waits for the delivery that answers it.
+    /// Sends a request to the inbox of `service` and waits for the delivery that answers it.
     pub(crate) async fn call(
         &self,
         service: &str,
         kind: &str,
-        exchange: &str,
         properties: BasicProperties,
         payload: &[u8],
         timeout: Duration,
@@ -88,13 +87,12 @@ impl Requester {
             kind: kind.to_owned(),
             timeout,
         };
-        let exchange = exchange.to_owned();
         let outcome = tokio::time::timeout(timeout, async {
             loop {
                 let publish = self
                     .channel
                     .basic_publish(
-                        exchange.as_str().into(),
+                        SERVICES.into(),
                         service.into(),
                         BasicPublishOptions {
                             mandatory: true,

@@ -6,16 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_bridge::testing::{Ledger, PrivateNode, wait_until};
-use broker_bridge::{Bridge, BridgeConfig, Incoming, LinkState, Message};
-use serde::{Deserialize, Serialize};
+use broker_bridge::{Bridge, BridgeConfig, Incoming, LinkState};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Tick {
-    seq: u32,
-}
-impl Message for Tick {
-    const TYPE: &'static str = "instadash.test.tick.v1";
-}
+mod common;
+
+use common::Tick;
 
 const MESSAGES: u32 = 6_000;
 

@@ -5,16 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_bridge::testing::{Ledger, TestVhost, wait_until};
-use broker_bridge::{Incoming, LinkState, Message};
-use serde::{Deserialize, Serialize};
+use broker_bridge::{Incoming, LinkState};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Tick {
-    seq: u32,
-}
-impl Message for Tick {
-    const TYPE: &'static str = "instadash.test.tick.v1";
-}
+mod common;
+
+use common::Tick;
 
 const MESSAGES: u32 = 20_000;
 

@@ -140,17 +140,6 @@ impl TestVhost {
         .await
     }
 
-    /// How many client connections the broker lists for this vhost.
-    pub async fn connection_count(&self) -> anyhow::Result<usize> {
-        let (api, vhost) = (self.api.clone(), self.name.clone());
-        blocking(move || {
-            let connections: Vec<Named> =
-                api.get(&format!("/api/vhosts/{}/connections", enc(&vhost)))?;
-            Ok(connections.len())
-        })
-        .await
-    }
-
     pub async fn queue(&self, queue: &str) -> anyhow::Result<QueueInfo> {
         let (api, path) = (self.api.clone(), self.queue_path(queue));
         blocking(move || api.get(&path)).await
