@@ -4,9 +4,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lapin::Connection;
-use lapin::options::{ConfirmSelectOptions, QueueDeleteOptions};
-use tokio::sync::{OnceCell, watch};
+use lapin::options::QueueDeleteOptions;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -17,7 +16,7 @@ use crate::error::{BridgeError, PublishError, RequestError};
 use crate::link::{self, Link, LinkState};
 use crate::message::{self, Message};
 use crate::outbox::Outbox;
-use crate::publisher::{Publisher, Receipt};
+use crate::publisher::{self, Publisher, Receipt};
 use crate::rpc::Requester;
 use crate::subscription::Subscription;
 use crate::topology::{self, QueueFamily, QueueKind};
@@ -30,10 +29,10 @@ pub struct Bridge {
 
 struct Inner {
     config: BridgeConfig,
-    connection: Arc<Connection>,
     link: Link,
     outbox: Outbox,
-    requester: OnceCell<Requester>,
+    /// Opened by the first request, and again when its channel is gone for good.
+    requester: tokio::sync::Mutex<Option<Arc<Requester>>>,
     /// Work queues this instance has declared, so submitting declares each only once.
     declared_work: Mutex<HashSet<String>>,
     shutdown: CancellationToken,
@@ -48,15 +47,8 @@ impl Bridge {
     /// opens the confirmed publishing channel.
     pub async fn connect(config: BridgeConfig) -> Result<Self, BridgeError> {
         config.validate()?;
-        let (connection, link) = link::connect(&config).await?;
-        let channel = connection
-            .create_channel()
-            .await
-            .map_err(BridgeError::broker("opening the publishing channel"))?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(BridgeError::broker("enabling publisher confirms"))?;
+        let link = link::connect(&config).await?;
+        let channel = publisher::open_channel(&link.connection()).await?;
         topology::declare_exchanges(&channel).await?;
         let publisher = Publisher::new(
             channel,
@@ -75,10 +67,9 @@ impl Bridge {
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
-                connection: Arc::new(connection),
                 link,
                 outbox,
-                requester: OnceCell::new(),
+                requester: tokio::sync::Mutex::default(),
                 declared_work: Mutex::default(),
                 shutdown: CancellationToken::new(),
                 consumers: TaskTracker::new(),
@@ -135,11 +126,6 @@ impl Bridge {
         timeout: Duration,
     ) -> Result<A, RequestError> {
         let inner = &self.inner;
-        let requester = inner
-            .requester
-            .get_or_try_init(|| Requester::open(&inner.connection, inner.link.clone()))
-            .await
-            .map_err(|e| RequestError::Publish(PublishError::Broker(e.to_string())))?;
         let (mut envelope, payload) = inner.outbox.prepare(request)?;
         if payload.len() > inner.config.max_message_bytes {
             return Err(PublishError::TooLarge {
@@ -150,15 +136,16 @@ impl Bridge {
         }
         envelope.correlation_id = Some(envelope.id.clone());
         let properties = envelope.to_properties(&inner.outbox.app_id);
-        let reply = requester
-            .call(
-                service,
-                Q::TYPE,
-                properties,
-                &payload,
-                timeout,
-            )
-            .await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let reply = loop {
+            let requester = self.requester().await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match requester.call(service, Q::TYPE, properties.clone(), &payload, left).await {
+                // Its channel is gone for good (the connection was replaced): ask again on a new one.
+                Err(RequestError::Publish(_)) if !requester.usable() => continue,
+                outcome => break outcome?,
+            }
+        };
         let remote = |message: String| RequestError::Remote {
             service: service.to_owned(),
             kind: Q::TYPE.to_owned(),
@@ -289,9 +276,9 @@ impl Bridge {
             warn!(unconfirmed, "closing with messages the broker has not confirmed");
         }
         let _ = inner.outbox.publisher.channel().close(200, "shutdown".into()).await;
-        if inner.connection.status().connected() {
-            inner
-                .connection
+        let connection = inner.link.connection();
+        if connection.status().connected() {
+            connection
                 .close(200, "shutdown".into())
                 .await
                 .map_err(BridgeError::broker("closing the connection"))?;
@@ -313,12 +300,9 @@ impl Bridge {
         }
     }
 
-    pub(crate) fn consumer_parts(
-        &self,
-    ) -> (Arc<Connection>, Link, Outbox, CancellationToken, &TaskTracker) {
+    pub(crate) fn consumer_parts(&self) -> (Link, Outbox, CancellationToken, &TaskTracker) {
         let inner = &self.inner;
         (
-            inner.connection.clone(),
             inner.link.clone(),
             inner.outbox.clone(),
             inner.shutdown.clone(),
@@ -326,9 +310,32 @@ impl Bridge {
         )
     }
 
+    /// The request channel, opened on first use and again once it is gone for good.
+    async fn requester(&self) -> Result<Arc<Requester>, RequestError> {
+        let mut slot = self.inner.requester.lock().await;
+        if let Some(requester) = slot.as_ref().filter(|r| r.usable()) {
+            return Ok(requester.clone());
+        }
+        let requester = Requester::open(self.inner.link.clone())
+            .await
+            .map_err(|e| RequestError::Publish(PublishError::Broker(e.to_string())))?;
+        let requester = Arc::new(requester);
+        *slot = Some(requester.clone());
+        Ok(requester)
+    }
+
+    /// Replaces the connection with a fresh one, as the bridge does by itself when lapin's
+    /// recovery is stuck: for tests of that path.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub async fn renew_connection(&self) -> Result<(), BridgeError> {
+        self.inner.link.renew().await
+    }
+
     async fn scratch_channel(&self) -> Result<lapin::Channel, BridgeError> {
         self.inner
-            .connection
+            .link
+            .connection()
             .create_channel()
             .await
             .map_err(BridgeError::broker("opening a channel"))

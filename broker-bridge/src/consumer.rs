@@ -13,7 +13,7 @@ use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{Acker, BasicProperties, Channel, Connection};
+use lapin::{Acker, BasicProperties, Channel};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -67,7 +67,6 @@ pub(crate) struct ConsumerSpec {
 /// Everything a worker needs, shared by the workers of one subscription.
 pub(crate) struct Consumer {
     pub spec: ConsumerSpec,
-    pub connection: Arc<Connection>,
     pub link: Link,
     pub outbox: Outbox,
     pub retry: RetryPolicy,
@@ -168,7 +167,8 @@ async fn subscribe(
     let spec = &consumer.spec;
     let queue = &spec.family.name;
     let channel = consumer
-        .connection
+        .link
+        .connection()
         .create_channel()
         .await
         .map_err(BridgeError::broker("opening a consumer channel"))?;
@@ -231,7 +231,12 @@ async fn consume(consumer: &Consumer, channel: &Channel, mut stream: lapin::Cons
             }
             None => {
                 unacked.flush().await;
-                return Ended::Lost("the broker cancelled the consumer (queue deleted?)".into());
+                let reason = if channel.status().connected() {
+                    "the broker cancelled the consumer (queue deleted?)"
+                } else {
+                    "its channel closed (the connection was replaced?)"
+                };
+                return Ended::Lost(reason.into());
             }
         };
         match handle(consumer, &delivery).await {

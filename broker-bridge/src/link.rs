@@ -1,15 +1,16 @@
 //! The supervised connection: lapin 4 reconnects and replays the topology by itself; this module
 //! tunes its backoff (jittered, capped, never giving up), turns its status into one observable
-//! [`LinkState`], logs every change, and lets publishers and consumers wait for recovery.
+//! [`LinkState`], logs every change, lets publishers and consumers wait for recovery, and replaces
+//! the connection when lapin's recovery is stuck.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::uri::AMQPUri;
-use lapin::{Channel, Connection, ConnectionProperties, ConnectionStatus};
+use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::BridgeConfig;
 use crate::error::BridgeError;
@@ -27,36 +28,80 @@ pub enum LinkState {
     Closed,
 }
 
-/// A cheap handle on the link state, shared by everything that talks over the connection.
+/// The connection to the broker, shared by everything that talks over it, and its observable state.
+///
+/// lapin recovers a lost connection by itself. Its recovery can get stuck, though, reconnecting
+/// forever while the broker answers (amqp-rs/lapin#450), so the link watches it: once recovery takes
+/// longer than [`RENEW_AFTER`] and a fresh connection to the broker succeeds, the fresh one replaces
+/// it. Users of the link take [`Link::connection`] each time they open a channel, and treat a
+/// replaced connection like a lost channel: they open a new one.
 #[derive(Clone)]
 pub(crate) struct Link {
-    state: Arc<watch::Sender<LinkState>>,
+    shared: Arc<Shared>,
 }
+
+struct Shared {
+    state: watch::Sender<LinkState>,
+    current: watch::Sender<Arc<Connection>>,
+    uri: AMQPUri,
+    properties: ConnectionProperties,
+}
+
+/// Recovery that has not succeeded after this long is checked with a fresh connection.
+pub(crate) const RENEW_AFTER: Duration = Duration::from_secs(2);
+/// How long a fresh connection may take before the broker counts as unreachable.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// A stuck recovery gets this long to finish by itself once a fresh connection proved the broker up.
+const RENEW_GRACE: Duration = Duration::from_millis(500);
 
 impl Link {
     pub(crate) fn subscribe(&self) -> watch::Receiver<LinkState> {
-        self.state.subscribe()
+        self.shared.state.subscribe()
+    }
+
+    /// The connection to open channels on.
+    pub(crate) fn connection(&self) -> Arc<Connection> {
+        self.shared.current.borrow().clone()
+    }
+
+    /// Whether `connection` is still the one in use (not replaced after a stuck recovery).
+    pub(crate) fn is_current(&self, connection: &Arc<Connection>) -> bool {
+        Arc::ptr_eq(&self.shared.current.borrow(), connection)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        *self.shared.state.borrow() == LinkState::Closed
     }
 
     /// Records a deliberate close at once, rather than when the status is next polled.
     pub(crate) fn closed(&self) {
-        set(&self.state, LinkState::Closed);
+        set(&self.shared.state, LinkState::Closed);
     }
 
     /// After `error` on `channel`: waits until lapin has recovered the channel. Returns the error
-    /// when waiting cannot help (the connection is closed for good, or only this channel died).
+    /// when waiting cannot help: the connection is closed for good or was replaced, or only this
+    /// channel died. The caller then opens a new channel on [`Link::connection`] if it wants one.
     pub(crate) async fn wait_for_recovery(
         &self,
         channel: &Channel,
         error: lapin::Error,
     ) -> Result<(), lapin::Error> {
-        let Err(error) = channel.wait_for_recovery(error).await else {
-            return Ok(());
+        let mut replaced = self.shared.current.subscribe();
+        replaced.borrow_and_update();
+        let error = tokio::select! {
+            outcome = channel.wait_for_recovery(error) => match outcome {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            },
+            _ = replaced.changed() => return Err(replaced_connection()),
         };
         // lapin has no recovery notifier for errors raised before recovery started; our own view
         // of the connection decides whether to wait.
-        let mut state = self.state.subscribe();
+        let mut state = self.shared.state.subscribe();
         loop {
+            if replaced.has_changed().unwrap_or(true) {
+                return Err(error);
+            }
             let link = *state.borrow_and_update();
             let channel_status = channel.status();
             match link {
@@ -73,11 +118,75 @@ impl Link {
             let _ = tokio::time::timeout(Duration::from_millis(50), state.changed()).await;
         }
     }
+
+    /// Replaces the connection with a fresh one, as after a stuck recovery. The old connection is
+    /// closed once it can be, so nothing stays consumed on it.
+    #[cfg(feature = "testing")]
+    pub(crate) async fn renew(&self) -> Result<(), BridgeError> {
+        let fresh = self.open().await?;
+        self.replace(fresh);
+        Ok(())
+    }
+
+    async fn open(&self) -> Result<Connection, BridgeError> {
+        Connection::connect_uri(self.shared.uri.clone(), self.shared.properties.clone())
+            .await
+            .map_err(BridgeError::broker("connecting to the broker"))
+    }
+
+    fn replace(&self, fresh: Connection) {
+        let fresh = Arc::new(fresh);
+        let old = self.shared.current.send_replace(fresh.clone());
+        tokio::spawn(follow_state(self.clone(), fresh));
+        tokio::spawn(close_when_possible(old));
+    }
+
+    /// Called while recovery is taking long: if a fresh connection succeeds and the old one is
+    /// still not back shortly after, the fresh one takes over.
+    async fn renew_if_stuck(&self, stuck: &Arc<Connection>) {
+        let Ok(Ok(fresh)) = tokio::time::timeout(PROBE_TIMEOUT, self.open()).await else {
+            return; // the broker is still unreachable: lapin's recovery is right to wait
+        };
+        let deadline = tokio::time::Instant::now() + RENEW_GRACE;
+        while tokio::time::Instant::now() < deadline {
+            if stuck.status().connected() {
+                let _ = fresh.close(200, "not needed".into()).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        error!(
+            "the broker answers but the connection's recovery is stuck (amqp-rs/lapin#450); \
+             replacing the connection"
+        );
+        self.replace(fresh);
+    }
+}
+
+/// What waiting on a channel of a replaced connection ends with.
+fn replaced_connection() -> lapin::Error {
+    lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed).into()
+}
+
+/// A replaced connection may still recover later and would then consume again: close it as soon
+/// as it is connected, or let it go once it is closed.
+async fn close_when_possible(old: Arc<Connection>) {
+    loop {
+        let status = old.status();
+        if status.connected() {
+            let _ = old.close(200, "replaced".into()).await;
+            return;
+        }
+        if status.closed() || status.errored() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Opens the connection with recovery enabled. The first attempt retries with the same backoff
 /// as a recovery, so a service started before the broker simply waits for it.
-pub(crate) async fn connect(config: &BridgeConfig) -> Result<(Connection, Link), BridgeError> {
+pub(crate) async fn connect(config: &BridgeConfig) -> Result<Link, BridgeError> {
     let mut uri: AMQPUri = config
         .amqp_url
         .parse()
@@ -96,33 +205,36 @@ pub(crate) async fn connect(config: &BridgeConfig) -> Result<(Connection, Link),
                 .without_max_times()
         })
         .enable_auto_recover();
-    let state = Arc::new(watch::Sender::new(LinkState::Connecting));
     info!(url = %config.redacted_url(), service = %config.service, "connecting to the broker");
-    let connection = Connection::connect_uri(uri, properties)
+    let connection = Connection::connect_uri(uri.clone(), properties.clone())
         .await
         .map_err(BridgeError::broker(format!(
             "connecting to {}",
             config.redacted_url()
         )))?;
-    tokio::spawn(follow_state(
-        connection.status().clone(),
-        connection.events_listener(),
-        state.clone(),
-    ));
-    Ok((connection, Link { state }))
+    let connection = Arc::new(connection);
+    let link = Link {
+        shared: Arc::new(Shared {
+            state: watch::Sender::new(LinkState::Connecting),
+            current: watch::Sender::new(connection.clone()),
+            uri,
+            properties,
+        }),
+    };
+    tokio::spawn(follow_state(link.clone(), connection));
+    Ok(link)
 }
 
-/// Keeps the [`LinkState`] in step with lapin's connection status, logging each change. Events
-/// wake it at once; a slow tick catches transitions lapin reports no event for.
-async fn follow_state(
-    status: ConnectionStatus,
-    events: impl futures_util::Stream<Item = lapin::Event>,
-    state: Arc<watch::Sender<LinkState>>,
-) {
-    let mut events = Box::pin(events);
+/// Keeps the [`LinkState`] in step with lapin's status of `connection`, logging each change, for as
+/// long as it is the link's connection. Events wake it at once; a slow tick catches transitions
+/// lapin reports no event for.
+async fn follow_state(link: Link, connection: Arc<Connection>) {
+    let status = connection.status().clone();
+    let mut events = Box::pin(connection.events_listener());
+    let state = &link.shared.state;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut stall = Stall::default();
-    loop {
+    while link.is_current(&connection) {
         let now = if status.connected() {
             LinkState::Connected
         } else if status.reconnecting() {
@@ -140,10 +252,16 @@ async fn follow_state(
         } else {
             LinkState::Recovering
         };
-        set(&state, now);
-        stall.watch(now);
+        if !link.is_current(&connection) {
+            return;
+        }
+        set(state, now);
         if now == LinkState::Closed {
             return;
+        }
+        if stall.watch(now) {
+            link.renew_if_stuck(&connection).await;
+            continue;
         }
         tokio::select! {
             _ = events.next() => {}
@@ -169,30 +287,29 @@ fn set(state: &watch::Sender<LinkState>, now: LinkState) {
     }
 }
 
-/// Recovery that takes much longer than the backoff explains is worth an operator's attention:
-/// either the broker is still down, or lapin's recovery is stuck (amqp-rs/lapin#450).
+/// How long recovery has been going on, and when to check it with a fresh connection.
 #[derive(Default)]
 struct Stall {
     since: Option<std::time::Instant>,
-    reported: bool,
+    last_probe: Option<std::time::Instant>,
 }
 
-const STALL_REPORT_AFTER: Duration = Duration::from_secs(30);
+/// Between two fresh-connection checks while the broker stays unreachable.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
 
 impl Stall {
-    fn watch(&mut self, now: LinkState) {
+    /// Whether recovery has taken long enough to check whether it is stuck.
+    fn watch(&mut self, now: LinkState) -> bool {
         if now != LinkState::Recovering {
             *self = Stall::default();
-            return;
+            return false;
         }
         let since = *self.since.get_or_insert_with(std::time::Instant::now);
-        if !self.reported && since.elapsed() >= STALL_REPORT_AFTER {
-            self.reported = true;
-            tracing::error!(
-                after = ?STALL_REPORT_AFTER,
-                "broker connection still recovering; if the broker is up, the client's recovery \
-                 is stuck: restart this service"
-            );
+        let due = since.elapsed() >= RENEW_AFTER
+            && self.last_probe.is_none_or(|at| at.elapsed() >= PROBE_EVERY);
+        if due {
+            self.last_probe = Some(std::time::Instant::now());
         }
+        due
     }
 }

@@ -1,7 +1,8 @@
 //! Confirmed publishing: every message is persistent and `mandatory`, and stays in memory until the
 //! broker confirms it. A bounded window of unconfirmed messages gives back-pressure; a message whose
 //! confirm is lost with the connection, nacked, or overdue is published again (same `message_id`),
-//! so nothing is lost and consumers drop the duplicates.
+//! so nothing is lost and consumers drop the duplicates. A publishing channel that is gone for good
+//! (its connection was replaced, or the broker closed it) is replaced by a new one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,14 +10,16 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use lapin::options::BasicPublishOptions;
+use arc_swap::ArcSwap;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::protocol::AMQPErrorKind;
 use lapin::types::ShortString;
-use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ErrorKind, PublisherConfirm};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::{debug, warn};
 
 use crate::envelope::Envelope;
-use crate::error::PublishError;
+use crate::error::{BridgeError, PublishError};
 use crate::link::Link;
 
 /// One message as it goes on the wire.
@@ -63,7 +66,9 @@ pub(crate) struct Publisher {
 }
 
 struct Shared {
-    channel: Channel,
+    channel: ArcSwap<Channel>,
+    /// Held while a new channel is opened, so concurrent senders open one, not one each.
+    reopening: tokio::sync::Mutex<()>,
     /// AMQP `app_id` of every message: the service name.
     app_id: String,
     link: Link,
@@ -96,7 +101,8 @@ impl Publisher {
     ) -> Self {
         let window_size = u32::try_from(window).unwrap_or(u32::MAX);
         let shared = Arc::new(Shared {
-            channel,
+            channel: ArcSwap::from_pointee(channel),
+            reopening: tokio::sync::Mutex::new(()),
             app_id,
             link,
             window: Arc::new(Semaphore::new(window_size as usize)),
@@ -156,9 +162,32 @@ impl Publisher {
         unconfirmed
     }
 
-    pub(crate) fn channel(&self) -> &Channel {
-        &self.shared.channel
+    pub(crate) fn channel(&self) -> Arc<Channel> {
+        self.shared.channel.load_full()
     }
+}
+
+/// A channel for confirmed publishing on `connection`.
+pub(crate) async fn open_channel(connection: &Connection) -> Result<Channel, BridgeError> {
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(BridgeError::broker("opening the publishing channel"))?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(BridgeError::broker("enabling publisher confirms"))?;
+    Ok(channel)
+}
+
+/// How often a message is published again after the broker closed the channel under it. The
+/// broker closes a channel over one message (no such exchange, access refused); the others in
+/// flight on it get through on the next channel, the offending one fails with the broker's reason.
+const CHANNEL_FAULTS_PER_MESSAGE: u32 = 3;
+
+/// The broker closed the channel (a soft error), as opposed to the connection failing.
+fn is_channel_fault(error: &lapin::Error) -> bool {
+    matches!(error.kind(), ErrorKind::ProtocolError(e) if matches!(e.kind(), AMQPErrorKind::Soft(_)))
 }
 
 impl Shared {
@@ -169,8 +198,8 @@ impl Shared {
                 Properties::Envelope(envelope) => envelope.to_properties(&self.app_id),
                 Properties::Given(properties) => properties.clone(),
             };
-            let result = self
-                .channel
+            let channel = self.channel.load_full();
+            let result = channel
                 .basic_publish(
                     message.exchange.clone(),
                     message.routing_key.clone(),
@@ -189,10 +218,31 @@ impl Shared {
                         return Err(PublishError::ShutDown);
                     }
                     debug!(%error, "publish failed; waiting for the connection to recover");
-                    self.link
-                        .wait_for_recovery(&self.channel, error)
-                        .await
-                        .map_err(|e| PublishError::Broker(e.to_string()))?;
+                    let Err(error) = self.link.wait_for_recovery(&channel, error).await else {
+                        continue;
+                    };
+                    if self.link.is_closed() {
+                        return Err(PublishError::Broker(error.to_string()));
+                    }
+                    self.reopen(&channel).await;
+                }
+            }
+        }
+    }
+
+    /// Replaces `dead`, the channel gone for good, with one on the current connection (unless a
+    /// concurrent sender already did). Keeps trying while the link is up: publishes wait meanwhile.
+    async fn reopen(&self, dead: &Arc<Channel>) {
+        let _one_at_a_time = self.reopening.lock().await;
+        while Arc::ptr_eq(&self.channel.load(), dead) && !self.link.is_closed() {
+            match open_channel(&self.link.connection()).await {
+                Ok(channel) => {
+                    debug!("publishing on a new channel");
+                    self.channel.store(Arc::new(channel));
+                }
+                Err(error) => {
+                    debug!(%error, "no new publishing channel yet");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
@@ -200,6 +250,7 @@ impl Shared {
 
     /// Follows one message until the broker settles it, republishing as often as needed.
     async fn settle(&self, mut pending: Pending) {
+        let mut channel_faults = 0;
         let outcome = loop {
             let retry_reason = match tokio::time::timeout(self.confirm_timeout, &mut pending.confirm)
                 .await
@@ -213,6 +264,15 @@ impl Shared {
                     });
                 }
                 Ok(Ok(Confirmation::Nack(None))) => "nacked by the broker".to_owned(),
+                Ok(Err(error)) if is_channel_fault(&error) => {
+                    channel_faults += 1;
+                    if channel_faults >= CHANNEL_FAULTS_PER_MESSAGE {
+                        break Err(PublishError::Broker(format!(
+                            "the broker closed the channel {channel_faults} times over this message: {error}"
+                        )));
+                    }
+                    format!("channel closed by the broker: {error}")
+                }
                 Ok(Err(error)) => format!("confirm lost: {error}"),
                 Err(_) => format!("no confirm within {:?}", self.confirm_timeout),
             };

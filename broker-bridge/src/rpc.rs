@@ -22,12 +22,15 @@ type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Delivery>>>>;
 /// Direct reply-to requires publishing the request on the channel that consumes the replies.
 pub(crate) struct Requester {
     channel: Channel,
+    /// The connection the channel belongs to.
+    connection: Arc<Connection>,
     link: Link,
     waiting: Waiting,
 }
 
 impl Requester {
-    pub(crate) async fn open(connection: &Connection, link: Link) -> Result<Self, BridgeError> {
+    pub(crate) async fn open(link: Link) -> Result<Self, BridgeError> {
+        let connection = link.connection();
         let channel = connection
             .create_channel()
             .await
@@ -52,9 +55,18 @@ impl Requester {
         tokio::spawn(route_replies(replies, waiting.clone()));
         Ok(Self {
             channel,
+            connection,
             link,
             waiting,
         })
+    }
+
+    /// Whether requests can still go out on this channel, now or once lapin recovered it; if
+    /// not, a new requester is needed.
+    pub(crate) fn usable(&self) -> bool {
+        let status = self.channel.status();
+        self.link.is_current(&self.connection)
+            && (status.connected() || status.reconnecting() || status.initializing())
     }
 
     /// Sends a request to the inbox of `service` and waits for the delivery that answers it.

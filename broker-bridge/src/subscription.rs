@@ -121,7 +121,7 @@ impl Subscription {
         let bindings = self.bindings();
         let config = self.bridge.config();
         let family = self.bridge.family(self.queue, self.kind);
-        let (connection, link, outbox, shutdown, tasks) = self.bridge.consumer_parts();
+        let (link, outbox, shutdown, tasks) = self.bridge.consumer_parts();
         let spec = ConsumerSpec {
             family,
             bindings,
@@ -132,7 +132,6 @@ impl Subscription {
         consumer::log_started(&spec);
         let consumer = Arc::new(Consumer {
             spec,
-            connection,
             link,
             outbox,
             retry: config.retry,

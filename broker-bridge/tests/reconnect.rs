@@ -145,3 +145,92 @@ async fn a_consumer_whose_queue_is_deleted_subscribes_again() {
     }
     assert_eq!(received.next(Duration::from_secs(5)).await.unwrap(), 2);
 }
+
+/// When lapin's recovery is stuck, the bridge replaces the connection (amqp-rs/lapin#450). The stuck
+/// state cannot be produced on demand, so this forces the replacement itself, mid-stream, and checks
+/// what matters: publishing, consuming and requests move to the new connection with nothing lost,
+/// and nothing stays consumed on the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_connection_carries_everything_over() {
+    const COUNT: u32 = 5_000;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| format!("info,{}", broker_bridge::QUIET_LOG_DIRECTIVES)),
+        ))
+        .with_test_writer()
+        .try_init();
+    let vhost = TestVhost::create().await.unwrap();
+    let producer = vhost.connect("simulator").await.unwrap();
+    let consumer = vhost.connect("tracker").await.unwrap();
+    let ledger = Arc::new(Ledger::default());
+    let record = ledger.clone();
+    consumer
+        .subscribe("tracker")
+        .on(move |m: Incoming<Tick>| {
+            record.record(&m.envelope.id);
+            async { Ok(()) }
+        })
+        .start()
+        .await
+        .unwrap();
+    consumer
+        .serve()
+        .answer(|m: Incoming<Tick>| async move { Ok(Tick { seq: m.data.seq + 1 }) })
+        .start()
+        .await
+        .unwrap();
+    let ask = |n: u32| {
+        let producer = producer.clone();
+        async move {
+            let answer: Tick = producer
+                .request("tracker", &Tick { seq: n }, Duration::from_secs(5))
+                .await
+                .expect("the request is answered");
+            assert_eq!(answer.seq, n + 1);
+        }
+    };
+    ask(1).await;
+
+    let publishing = {
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            let mut receipts = Vec::with_capacity(COUNT as usize);
+            for seq in 0..COUNT {
+                receipts.push(producer.publish(&Tick { seq }).await.expect("publish"));
+            }
+            for receipt in receipts {
+                receipt.confirmed().await.expect("every publish is confirmed in the end");
+            }
+        })
+    };
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        producer.renew_connection().await.unwrap();
+        consumer.renew_connection().await.unwrap();
+        tracing::info!(handled = ledger.handled(), "connections replaced");
+    }
+    tokio::time::timeout(Duration::from_secs(60), publishing)
+        .await
+        .expect("publishing finishes")
+        .unwrap();
+    let count = || ledger.handled() as u32;
+    wait_until("every message handled", Duration::from_secs(30), || count() == COUNT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {} of {COUNT} arrived", count()));
+    assert_eq!(ledger.duplicates(), 0, "no event id handed to the handler twice");
+    ask(2).await;
+
+    // The old connections are closed, so their consumers are gone: one per queue remains.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = vhost.queue("instadash.events.tracker").await.unwrap().consumers;
+        let inbox = vhost.queue("instadash.service.tracker").await.unwrap().consumers;
+        if (events, inbox) == (1, 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "consumers left: {events} on events, {inbox} on inbox");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(*producer.state().borrow(), LinkState::Connected);
+    assert_eq!(*consumer.state().borrow(), LinkState::Connected);
+}
