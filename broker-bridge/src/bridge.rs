@@ -48,7 +48,7 @@ impl Bridge {
     pub async fn connect(config: BridgeConfig) -> Result<Self, BridgeError> {
         config.validate()?;
         let link = link::connect(&config).await?;
-        let channel = publisher::open_channel(&link.connection()).await?;
+        let channel = publisher::open_channel(&link).await?;
         topology::declare_exchanges(&channel).await?;
         let publisher = Publisher::new(
             channel,

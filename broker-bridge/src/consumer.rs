@@ -13,7 +13,7 @@ use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{Acker, BasicProperties, Channel};
+use lapin::{Acker, BasicProperties};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +23,7 @@ use crate::config::RetryPolicy;
 use crate::dedup::{DedupWindow, EventKey};
 use crate::envelope::{self, Envelope, header};
 use crate::error::BridgeError;
-use crate::link::Link;
+use crate::link::{Link, LinkedChannel};
 use crate::outbox::Outbox;
 use crate::topology::{self, QueueFamily};
 use crate::trace_context;
@@ -163,12 +163,11 @@ async fn run_worker(
 async fn subscribe(
     consumer: &Consumer,
     worker: usize,
-) -> Result<(Channel, lapin::Consumer, ShortString), BridgeError> {
+) -> Result<(LinkedChannel, lapin::Consumer, ShortString), BridgeError> {
     let spec = &consumer.spec;
     let queue = &spec.family.name;
     let channel = consumer
         .link
-        .connection()
         .create_channel()
         .await
         .map_err(BridgeError::broker("opening a consumer channel"))?;
@@ -194,7 +193,7 @@ async fn subscribe(
     Ok((channel, stream, tag))
 }
 
-async fn consume(consumer: &Consumer, channel: &Channel, mut stream: lapin::Consumer) -> Ended {
+async fn consume(consumer: &Consumer, channel: &LinkedChannel, mut stream: lapin::Consumer) -> Ended {
     let mut unacked = Unacked::default();
     loop {
         if consumer.shutdown.is_cancelled() {

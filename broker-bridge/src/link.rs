@@ -52,7 +52,7 @@ pub(crate) const RENEW_AFTER: Duration = Duration::from_secs(2);
 /// How long a fresh connection may take before the broker counts as unreachable.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// A stuck recovery gets this long to finish by itself once a fresh connection proved the broker up.
-const RENEW_GRACE: Duration = Duration::from_millis(500);
+const RENEW_GRACE: Duration = Duration::from_secs(1);
 
 impl Link {
     pub(crate) fn subscribe(&self) -> watch::Receiver<LinkState> {
@@ -64,8 +64,22 @@ impl Link {
         self.shared.current.borrow().clone()
     }
 
-    /// Whether `connection` is still the one in use (not replaced after a stuck recovery).
-    pub(crate) fn is_current(&self, connection: &Arc<Connection>) -> bool {
+    /// Opens a channel on the current connection.
+    pub(crate) async fn create_channel(&self) -> Result<LinkedChannel, lapin::Error> {
+        let connection = self.connection();
+        let channel = connection.create_channel().await?;
+        Ok(LinkedChannel {
+            channel,
+            connection,
+        })
+    }
+
+    /// Whether `channel` is on the connection in use (not one replaced after a stuck recovery).
+    pub(crate) fn is_current(&self, channel: &LinkedChannel) -> bool {
+        self.is_current_connection(&channel.connection)
+    }
+
+    fn is_current_connection(&self, connection: &Arc<Connection>) -> bool {
         Arc::ptr_eq(&self.shared.current.borrow(), connection)
     }
 
@@ -83,23 +97,23 @@ impl Link {
     /// channel died. The caller then opens a new channel on [`Link::connection`] if it wants one.
     pub(crate) async fn wait_for_recovery(
         &self,
-        channel: &Channel,
+        channel: &LinkedChannel,
         error: lapin::Error,
     ) -> Result<(), lapin::Error> {
-        let mut replaced = self.shared.current.subscribe();
-        replaced.borrow_and_update();
+        let mut current = self.shared.current.subscribe();
+        let replaced = current.wait_for(|c| !Arc::ptr_eq(c, &channel.connection));
         let error = tokio::select! {
             outcome = channel.wait_for_recovery(error) => match outcome {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
             },
-            _ = replaced.changed() => return Err(replaced_connection()),
+            _ = replaced => return Err(replaced_connection()),
         };
         // lapin has no recovery notifier for errors raised before recovery started; our own view
         // of the connection decides whether to wait.
         let mut state = self.shared.state.subscribe();
         loop {
-            if replaced.has_changed().unwrap_or(true) {
+            if !self.is_current(channel) {
                 return Err(error);
             }
             let link = *state.borrow_and_update();
@@ -160,6 +174,20 @@ impl Link {
              replacing the connection"
         );
         self.replace(fresh);
+    }
+}
+
+/// A channel and the connection it was opened on, so that waiting on it can tell when that
+/// connection was replaced.
+pub(crate) struct LinkedChannel {
+    channel: Channel,
+    connection: Arc<Connection>,
+}
+
+impl std::ops::Deref for LinkedChannel {
+    type Target = Channel;
+    fn deref(&self) -> &Channel {
+        &self.channel
     }
 }
 
@@ -234,7 +262,7 @@ async fn follow_state(link: Link, connection: Arc<Connection>) {
     let state = &link.shared.state;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut stall = Stall::default();
-    while link.is_current(&connection) {
+    while link.is_current_connection(&connection) {
         let now = if status.connected() {
             LinkState::Connected
         } else if status.reconnecting() {
@@ -252,7 +280,7 @@ async fn follow_state(link: Link, connection: Arc<Connection>) {
         } else {
             LinkState::Recovering
         };
-        if !link.is_current(&connection) {
+        if !link.is_current_connection(&connection) {
             return;
         }
         set(state, now);

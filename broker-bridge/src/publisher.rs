@@ -14,13 +14,13 @@ use arc_swap::ArcSwap;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::protocol::AMQPErrorKind;
 use lapin::types::ShortString;
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ErrorKind, PublisherConfirm};
+use lapin::{BasicProperties, Confirmation, ErrorKind, PublisherConfirm};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::{debug, warn};
 
 use crate::envelope::Envelope;
 use crate::error::{BridgeError, PublishError};
-use crate::link::Link;
+use crate::link::{Link, LinkedChannel};
 
 /// One message as it goes on the wire.
 #[derive(Debug)]
@@ -66,7 +66,7 @@ pub(crate) struct Publisher {
 }
 
 struct Shared {
-    channel: ArcSwap<Channel>,
+    channel: ArcSwap<LinkedChannel>,
     /// Held while a new channel is opened, so concurrent senders open one, not one each.
     reopening: tokio::sync::Mutex<()>,
     /// AMQP `app_id` of every message: the service name.
@@ -92,7 +92,7 @@ struct Pending {
 impl Publisher {
     /// `channel` must already be in confirm mode.
     pub(crate) fn new(
-        channel: Channel,
+        channel: LinkedChannel,
         app_id: String,
         link: Link,
         window: usize,
@@ -162,14 +162,14 @@ impl Publisher {
         unconfirmed
     }
 
-    pub(crate) fn channel(&self) -> Arc<Channel> {
+    pub(crate) fn channel(&self) -> Arc<LinkedChannel> {
         self.shared.channel.load_full()
     }
 }
 
-/// A channel for confirmed publishing on `connection`.
-pub(crate) async fn open_channel(connection: &Connection) -> Result<Channel, BridgeError> {
-    let channel = connection
+/// A channel for confirmed publishing on the link's current connection.
+pub(crate) async fn open_channel(link: &Link) -> Result<LinkedChannel, BridgeError> {
+    let channel = link
         .create_channel()
         .await
         .map_err(BridgeError::broker("opening the publishing channel"))?;
@@ -232,10 +232,10 @@ impl Shared {
 
     /// Replaces `dead`, the channel gone for good, with one on the current connection (unless a
     /// concurrent sender already did). Keeps trying while the link is up: publishes wait meanwhile.
-    async fn reopen(&self, dead: &Arc<Channel>) {
+    async fn reopen(&self, dead: &Arc<LinkedChannel>) {
         let _one_at_a_time = self.reopening.lock().await;
         while Arc::ptr_eq(&self.channel.load(), dead) && !self.link.is_closed() {
-            match open_channel(&self.link.connection()).await {
+            match open_channel(&self.link).await {
                 Ok(channel) => {
                     debug!("publishing on a new channel");
                     self.channel.store(Arc::new(channel));

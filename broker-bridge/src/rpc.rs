@@ -9,29 +9,26 @@ use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Confirmation};
 use tokio::sync::oneshot;
 use tracing::debug;
 
 use crate::error::{BridgeError, RequestError};
-use crate::link::Link;
+use crate::link::{Link, LinkedChannel};
 use crate::topology::{DIRECT_REPLY_TO, SERVICES};
 
 type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Delivery>>>>;
 
 /// Direct reply-to requires publishing the request on the channel that consumes the replies.
 pub(crate) struct Requester {
-    channel: Channel,
-    /// The connection the channel belongs to.
-    connection: Arc<Connection>,
+    channel: LinkedChannel,
     link: Link,
     waiting: Waiting,
 }
 
 impl Requester {
     pub(crate) async fn open(link: Link) -> Result<Self, BridgeError> {
-        let connection = link.connection();
-        let channel = connection
+        let channel = link
             .create_channel()
             .await
             .map_err(BridgeError::broker("opening the request channel"))?;
@@ -55,7 +52,6 @@ impl Requester {
         tokio::spawn(route_replies(replies, waiting.clone()));
         Ok(Self {
             channel,
-            connection,
             link,
             waiting,
         })
@@ -65,7 +61,7 @@ impl Requester {
     /// not, a new requester is needed.
     pub(crate) fn usable(&self) -> bool {
         let status = self.channel.status();
-        self.link.is_current(&self.connection)
+        self.link.is_current(&self.channel)
             && (status.connected() || status.reconnecting() || status.initializing())
     }
 
