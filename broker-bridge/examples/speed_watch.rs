@@ -18,7 +18,7 @@ struct Position {
     speed_kmh: f64,
 }
 impl Message for Position {
-    const TYPE: &'static str = "instadash.example.position.v1";
+    const TYPE: &'static str = "instadash.example.position";
     fn subject(&self) -> Option<String> {
         Some(self.vehicle.clone())
     }
@@ -31,7 +31,7 @@ struct Speeding {
     limit_kmh: f64,
 }
 impl Message for Speeding {
-    const TYPE: &'static str = "instadash.example.speeding.v1";
+    const TYPE: &'static str = "instadash.example.speeding";
     fn subject(&self) -> Option<String> {
         Some(self.vehicle.clone())
     }
@@ -42,7 +42,7 @@ struct TopSpeedQuery {
     vehicle: String,
 }
 impl Message for TopSpeedQuery {
-    const TYPE: &'static str = "instadash.example.top-speed.query.v1";
+    const TYPE: &'static str = "instadash.example.top-speed.query";
 }
 
 #[derive(Serialize, Deserialize)]
@@ -51,7 +51,7 @@ struct TopSpeed {
     top_speed_kmh: Option<f64>,
 }
 impl Message for TopSpeed {
-    const TYPE: &'static str = "instadash.example.top-speed.v1";
+    const TYPE: &'static str = "instadash.example.top-speed";
 }
 
 #[derive(Parser)]

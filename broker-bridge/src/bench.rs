@@ -452,7 +452,7 @@ struct BenchJob {
 }
 
 impl Message for BenchJob {
-    const TYPE: &'static str = "instadash.bench.job.v1";
+    const TYPE: &'static str = "instadash.bench.job";
 }
 
 /// The pad that makes a job's JSON payload about `size` bytes.

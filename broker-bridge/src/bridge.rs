@@ -14,10 +14,11 @@ use crate::config::BridgeConfig;
 use crate::envelope::{self, Envelope, header};
 use crate::error::{BridgeError, PublishError, RequestError};
 use crate::link::{self, Link, LinkState};
-use crate::message::{self, Message};
+use crate::message::{self, Message, RawPayload};
 use crate::outbox::Outbox;
 use crate::publisher::{self, Publisher, Receipt};
 use crate::rpc::Requester;
+use crate::stats::{Stats, StatsSnapshot};
 use crate::subscription::Subscription;
 use crate::topology::{self, QueueFamily, QueueKind};
 
@@ -37,6 +38,7 @@ struct Inner {
     declared_work: Mutex<HashSet<String>>,
     shutdown: CancellationToken,
     consumers: TaskTracker,
+    stats: Arc<Stats>,
 }
 
 /// Default time a request waits for its answer.
@@ -73,12 +75,18 @@ impl Bridge {
                 declared_work: Mutex::default(),
                 shutdown: CancellationToken::new(),
                 consumers: TaskTracker::new(),
+                stats: Arc::default(),
             }),
         })
     }
 
     pub fn config(&self) -> &BridgeConfig {
         &self.inner.config
+    }
+
+    /// What this instance has consumed so far, and what became of it.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
     }
 
     /// The connection state, to observe (`borrow`) or to await changes of (`changed`).
@@ -174,7 +182,9 @@ impl Bridge {
                 answer_envelope.kind
             )));
         }
-        message::decode(&body).map_err(decode_error)
+        let headers = reply.properties.headers().as_ref();
+        A::decode(&RawPayload::new(&answer_envelope, &body, headers))
+            .map_err(|rejection| decode_error(rejection.to_string()))
     }
 
     /// Serves this service's inbox: point-to-point messages and requests addressed to its name.
@@ -300,13 +310,16 @@ impl Bridge {
         }
     }
 
-    pub(crate) fn consumer_parts(&self) -> (Link, Outbox, CancellationToken, &TaskTracker) {
+    pub(crate) fn consumer_parts(
+        &self,
+    ) -> (Link, Outbox, CancellationToken, &TaskTracker, Arc<Stats>) {
         let inner = &self.inner;
         (
             inner.link.clone(),
             inner.outbox.clone(),
             inner.shutdown.clone(),
             &inner.consumers,
+            inner.stats.clone(),
         )
     }
 

@@ -26,6 +26,8 @@ use crate::error::BridgeError;
 use crate::link::{Link, LinkedChannel};
 use crate::outbox::Outbox;
 use crate::topology::{self, QueueFamily};
+use crate::message::{Payload, Rejection};
+use crate::stats::{Counter, Stats};
 use crate::trace_context;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -34,20 +36,29 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) enum Handled {
     Done,
     /// The answer to a request: its type and encoded payload.
-    Reply { kind: &'static str, payload: Vec<u8> },
+    Reply { kind: &'static str, payload: Payload },
 }
 
 /// Why a handler did not produce a result.
 pub(crate) enum Failure {
-    /// The payload does not decode as the route's type: retrying cannot help.
-    Undecodable(String),
+    /// The payload breaks the route type's contract: retrying cannot help.
+    Rejected(Rejection),
     /// The handler returned an error (or panicked): worth retrying.
     Handler(String),
 }
 
+/// A delivery as a route sees it.
+pub(crate) struct Delivered<'a> {
+    pub envelope: Envelope,
+    pub body: &'a [u8],
+    pub headers: Option<&'a FieldTable>,
+    pub redelivered: bool,
+    pub attempt: u32,
+}
+
 /// The erased form of a typed handler: decodes the payload, then runs the handler.
 pub(crate) type RouteFn =
-    Arc<dyn Fn(Envelope, &[u8], bool, u32) -> BoxFuture<Result<Handled, Failure>> + Send + Sync>;
+    Arc<dyn Fn(Delivered<'_>) -> BoxFuture<Result<Handled, Failure>> + Send + Sync>;
 
 pub(crate) struct Route {
     pub call: RouteFn,
@@ -74,6 +85,9 @@ pub(crate) struct Consumer {
     pub identity: String,
     pub shutdown: CancellationToken,
     pub dedup: Mutex<DedupWindow>,
+    /// Larger deliveries are dead-lettered unread.
+    pub max_message_bytes: usize,
+    pub stats: Arc<Stats>,
 }
 
 /// How a delivery leaves the worker.
@@ -91,7 +105,7 @@ enum Ended {
 }
 
 /// The type of the reply to a request whose handler failed; the payload is the error text.
-const ERROR_REPLY: &str = "instadash.error.v1";
+const ERROR_REPLY: &str = "instadash.error";
 
 /// Acknowledging every message costs the broker; a worker acknowledges up to this many at once,
 /// and whatever it holds once no delivery has come for `ACK_IDLE`.
@@ -290,21 +304,36 @@ impl Unacked {
 /// Runs one delivery through its handler and decides its fate. Never panics, never drops: every
 /// delivery is acknowledged after success, moved to retry or dead letter, or given back.
 async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
+    consumer.stats.count(Counter::Delivered);
+    let size = delivery.data.len();
+    if size > consumer.max_message_bytes {
+        let rejection = rejection(
+            "message larger than the configured maximum",
+            "max-size",
+            format!("{size} bytes, limit {} bytes", consumer.max_message_bytes),
+        );
+        return reject(consumer, delivery, &rejection).await;
+    }
     let (envelope, body) = match Envelope::from_delivery(&delivery.properties, &delivery.data) {
         Ok(parsed) => parsed,
         Err(error) => {
-            return dead_letter(consumer, delivery, "invalid CloudEvents envelope", &error.to_string(), 0)
-                .await;
+            let rejection = rejection("invalid CloudEvents envelope", "cloudevents", error.to_string());
+            return reject(consumer, delivery, &rejection).await;
         }
     };
     let key = EventKey::of(&envelope.id);
     if consumer.seen(&key) {
         debug!(id = %envelope.id, "duplicate delivery skipped");
+        consumer.stats.count(Counter::Duplicate);
         return Settle::Ack;
     }
     let Some(route) = consumer.spec.routes.get(envelope.kind.as_str()) else {
-        let reason = format!("no handler for event type `{}`", envelope.kind);
-        return dead_letter(consumer, delivery, &reason, &reason, 0).await;
+        let rejection = rejection(
+            "unknown message type",
+            "type",
+            format!("no handler for `{}` on this queue", envelope.kind),
+        );
+        return reject(consumer, delivery, &rejection).await;
     };
     let attempt = envelope::header_u32(delivery.properties.headers().as_ref(), header::ATTEMPT)
         .unwrap_or(0);
@@ -317,7 +346,13 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
             .unwrap_or_else(|| envelope.id.clone())
     });
     let span = trace_context::incoming(&envelope);
-    let call = (route.call)(envelope, &body, delivery.redelivered, attempt);
+    let call = (route.call)(Delivered {
+        envelope,
+        body: &body,
+        headers: delivery.properties.headers().as_ref(),
+        redelivered: delivery.redelivered,
+        attempt,
+    });
     let result = trace_context::scope(span, async {
         let result = AssertUnwindSafe(call)
             .catch_unwind()
@@ -328,12 +363,18 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
             (Ok(Handled::Reply { kind, payload }), Some((reply_to, correlation))) => {
                 reply(consumer, reply_to, correlation, kind, payload.clone(), None).await
             }
-            (
-                Err(Failure::Handler(message) | Failure::Undecodable(message)),
-                Some((reply_to, correlation)),
-            ) if route.answers => {
-                let payload = message.clone().into_bytes();
-                reply(consumer, reply_to, correlation, ERROR_REPLY, payload, Some(message)).await
+            (Err(failure), Some((reply_to, correlation))) if route.answers => {
+                let message = match failure {
+                    Failure::Handler(message) => message.clone(),
+                    Failure::Rejected(rejection) => format!("request rejected: {rejection}"),
+                };
+                let payload = Payload {
+                    bytes: message.clone().into_bytes(),
+                    content_type: "text/plain",
+                    data_schema: None,
+                    headers: Vec::new(),
+                };
+                reply(consumer, reply_to, correlation, ERROR_REPLY, payload, Some(&message)).await
             }
             _ => true,
         }
@@ -346,23 +387,43 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
     match result {
         Ok(_) => {
             consumer.remember(key);
+            consumer.stats.count(Counter::Handled);
             Settle::Ack
         }
-        Err(_) if route.answers => Settle::Ack,
-        Err(Failure::Undecodable(error)) => {
-            dead_letter(consumer, delivery, "payload does not decode as its event type", &error, attempt).await
-        }
+        // A rejected request is answered, and dead-lettered too: its sender broke the contract.
+        Err(Failure::Rejected(rejection)) => reject(consumer, delivery, &rejection).await,
+        Err(Failure::Handler(_)) if route.answers => Settle::Ack,
         Err(Failure::Handler(error)) => {
             let attempts = consumer.retry.attempts;
             if attempt + 1 < attempts {
                 debug!(attempt, %error, "handler failed; retrying later");
+                consumer.stats.count(Counter::Retried);
                 retry(consumer, delivery, attempt + 1, &error).await
             } else {
-                let reason = format!("handler failed {attempts} times");
-                dead_letter(consumer, delivery, &reason, &error, attempt + 1).await
+                let failed = rejection(&format!("handler failed {attempts} times"), "handler", error);
+                dead_letter(consumer, delivery, &failed, attempt + 1).await
             }
         }
     }
+}
+
+fn rejection(reason: &str, check: &str, detail: String) -> Rejection {
+    Rejection {
+        reason: reason.to_owned(),
+        check: check.to_owned(),
+        pointer: String::new(),
+        schema: None,
+        detail,
+    }
+}
+
+/// Dead-letters a message that broke its contract: it never reaches a handler.
+async fn reject(consumer: &Consumer, delivery: &Delivery, rejection: &Rejection) -> Settle {
+    let settle = dead_letter(consumer, delivery, rejection, 0).await;
+    if let Settle::Ack = settle {
+        consumer.stats.count(Counter::Rejected);
+    }
+    settle
 }
 
 impl Consumer {
@@ -383,19 +444,20 @@ async fn reply(
     reply_to: &ShortString,
     correlation: &str,
     kind: &str,
-    payload: Vec<u8>,
+    payload: Payload,
     error: Option<&String>,
 ) -> bool {
     let outbox = &consumer.outbox;
     let mut envelope = outbox.envelope(kind, None);
     envelope.correlation_id = Some(correlation.to_owned());
+    let bytes = envelope.describe(payload);
     let mut properties = envelope.to_properties(&outbox.app_id);
     if let Some(error) = error {
         properties = with_headers(properties, [(header::REPLY_ERROR, text(error))]);
     }
     // Not mandatory: a reply whose caller is gone (its reply-to address died with its channel) is
     // dropped by the broker, which is not this service's failure.
-    match outbox.send_raw("", reply_to.as_str(), properties, payload, false).await {
+    match outbox.send_raw("", reply_to.as_str(), properties, bytes, false).await {
         Ok(receipt) => match receipt.confirmed().await {
             Ok(()) => true,
             Err(error) => {
@@ -428,17 +490,19 @@ async fn retry(consumer: &Consumer, delivery: &Delivery, attempt: u32, error: &s
 async fn dead_letter(
     consumer: &Consumer,
     delivery: &Delivery,
-    reason: &str,
-    error: &str,
+    why: &Rejection,
     attempts: u32,
 ) -> Settle {
     let queue = &consumer.spec.family.name;
-    warn!(%queue, %reason, %error, "message dead-lettered");
+    warn!(%queue, reason = %why.reason, check = %why.check, pointer = %why.pointer, error = %why.detail, "message dead-lettered");
     let properties = with_headers(
         delivery.properties.clone(),
         [
-            (header::REASON, text(reason)),
-            (header::ERROR, text(error)),
+            (header::REASON, text(&why.reason)),
+            (header::ERROR, text(&why.detail)),
+            (header::CHECK, text(&why.check)),
+            (header::POINTER, text(&why.pointer)),
+            (header::SCHEMA, text(why.schema.as_deref().unwrap_or_default())),
             (header::REJECTED_BY, text(&consumer.identity)),
             (header::SOURCE_QUEUE, text(queue)),
             (header::ATTEMPT, AMQPValue::LongUInt(attempts)),
@@ -448,7 +512,11 @@ async fn dead_letter(
             ),
         ],
     );
-    forward(consumer, topology::DEAD_LETTER, delivery, properties).await
+    let settle = forward(consumer, topology::DEAD_LETTER, delivery, properties).await;
+    if let Settle::Ack = settle {
+        consumer.stats.count(Counter::DeadLettered);
+    }
+    settle
 }
 
 async fn forward(

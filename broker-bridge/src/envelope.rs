@@ -35,6 +35,13 @@ pub mod header {
     pub const DEAD_LETTERED_AT: &str = "x-instadash-dead-lettered-at";
     /// Set on a reply whose request handler failed; the payload is the error text.
     pub const REPLY_ERROR: &str = "x-instadash-reply-error";
+    /// For a message that broke its contract: the failing check (a JSON Schema keyword,
+    /// `content-type`, `avro-decode`, `max-size`, ...).
+    pub const CHECK: &str = "x-instadash-check";
+    /// For a message that broke its contract: the JSON pointer of the offending value.
+    pub const POINTER: &str = "x-instadash-pointer";
+    /// For a message that broke its contract: the schema it was checked against.
+    pub const SCHEMA: &str = "x-instadash-schema";
 }
 
 /// Attributes are written as `cloudEvents_<name>`; older SDKs wrote `cloudEvents:<name>`, which is
@@ -48,7 +55,7 @@ pub struct Envelope {
     pub id: String,
     /// Who produced it: `/<service>/<instance>`.
     pub source: String,
-    /// CloudEvents `type`, e.g. `instadash.vehicle.position.v1`.
+    /// CloudEvents `type`, e.g. `instadash.vehicle.position` (versions travel in `dataschema`).
     pub kind: String,
     /// The entity the event is about (a vehicle id); part of the routing key.
     pub subject: Option<String>,
@@ -58,6 +65,9 @@ pub struct Envelope {
     pub correlation_id: Option<String>,
     pub traceparent: Option<String>,
     pub tracestate: Option<String>,
+    /// Further headers to send, from the payload's encoding (e.g. the Avro writer fingerprint).
+    /// Not filled on receipt: readers look headers up in the message itself.
+    pub extensions: Vec<(&'static str, String)>,
 }
 
 /// Why a delivery could not be read as an event; it is dead-lettered with this as its reason.
@@ -85,7 +95,16 @@ impl Envelope {
             correlation_id: None,
             traceparent: None,
             tracestate: None,
+            extensions: Vec::new(),
         }
+    }
+
+    /// Describes `payload` (content type, schema, extra headers) and returns its bytes.
+    pub fn describe(&mut self, payload: crate::message::Payload) -> Vec<u8> {
+        self.content_type = payload.content_type.to_owned();
+        self.data_schema = payload.data_schema;
+        self.extensions = payload.headers;
+        payload.bytes
     }
 
     /// The AMQP properties that carry this envelope, in binary content mode.
@@ -113,6 +132,9 @@ impl Envelope {
         }
         if let Some(tracestate) = &self.tracestate {
             put(header::TRACESTATE, tracestate);
+        }
+        for (name, value) in &self.extensions {
+            put(name, value);
         }
         let mut properties = BasicProperties::default()
             .with_message_id(ShortString::from(self.id.as_str()))
@@ -178,6 +200,7 @@ impl Envelope {
             correlation_id: properties.correlation_id().as_ref().map(|c| c.to_string()),
             traceparent: plain_header(headers, header::TRACEPARENT),
             tracestate: plain_header(headers, header::TRACESTATE),
+            extensions: Vec::new(),
         };
         Ok((envelope, Cow::Borrowed(body)))
     }
@@ -304,6 +327,7 @@ fn from_structured<'a>(
         correlation_id: properties.correlation_id().as_ref().map(|c| c.to_string()),
         traceparent: field("traceparent").or_else(|| plain_header(headers, header::TRACEPARENT)),
         tracestate: field("tracestate").or_else(|| plain_header(headers, header::TRACESTATE)),
+        extensions: Vec::new(),
     };
     Ok((envelope, Cow::Owned(data)))
 }

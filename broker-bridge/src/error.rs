@@ -33,8 +33,11 @@ pub enum PublishError {
     NoSuchService(String),
     #[error("message of {size} bytes is over the limit of {limit} bytes; not sent")]
     TooLarge { size: usize, limit: usize },
-    #[error("cannot encode message: {0}")]
-    Encode(String),
+    #[error("`{kind}` not sent: it breaks its contract: {rejection}")]
+    Invalid {
+        kind: &'static str,
+        rejection: Box<crate::message::Rejection>,
+    },
     #[error("the bridge is shut down; message not sent")]
     ShutDown,
     #[error("broker error: {0}")]

@@ -1,22 +1,29 @@
 //! Typed messages: what a service author declares to put a Rust type on the bus.
 
+use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, JSON};
 
-/// A Rust type that travels on the bus as a CloudEvent with a JSON payload.
+/// A Rust type that travels on the bus as a CloudEvent.
+///
+/// By default the payload is plain JSON without a schema. A type of the message contract overrides
+/// [`Message::encode`] and [`Message::decode`] to write its schema's encoding (JSON or Avro) and to
+/// check every message against its schema on both ends: the bridge refuses to send what `encode`
+/// rejects, and dead-letters what `decode` rejects, with the [`Rejection`] in its headers.
 ///
 /// ```
 /// # use serde::{Deserialize, Serialize};
 /// #[derive(Serialize, Deserialize)]
 /// struct Ping { n: u32 }
 /// impl broker_bridge::Message for Ping {
-///     const TYPE: &'static str = "instadash.example.ping.v1";
+///     const TYPE: &'static str = "instadash.example.ping";
 /// }
 /// ```
 pub trait Message: Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// The CloudEvents `type`: reverse-DNS-like, dot-separated, ending in the schema version.
+    /// The CloudEvents `type`: reverse-DNS-like and dot-separated, without a version (the schema
+    /// version travels in `dataschema`, so readers of one version accept compatible others).
     const TYPE: &'static str;
 
     /// The entity the event is about (e.g. a vehicle id). It becomes the CloudEvents `subject` and
@@ -24,6 +31,122 @@ pub trait Message: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn subject(&self) -> Option<String> {
         None
     }
+
+    /// The payload as it goes on the wire. An error means the message breaks its contract and is
+    /// not sent.
+    fn encode(&self) -> Result<Payload, Rejection> {
+        Payload::json(self)
+    }
+
+    /// Reads a received payload. An error sends the message to the dead-letter queue with the
+    /// rejection as its reason; the handler never sees it.
+    fn decode(payload: &RawPayload<'_>) -> Result<Self, Rejection> {
+        payload.json()
+    }
+}
+
+/// An encoded message body with what the envelope says about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+    pub bytes: Vec<u8>,
+    /// CloudEvents `datacontenttype`, the AMQP `content_type`.
+    pub content_type: &'static str,
+    /// CloudEvents `dataschema`: the schema (and version) the body follows.
+    pub data_schema: Option<String>,
+    /// Further headers the reader needs, e.g. the Avro writer schema's fingerprint.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Payload {
+    /// Plain JSON, no schema.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, Rejection> {
+        let bytes = serde_json::to_vec(value).map_err(|e| Rejection {
+            reason: "cannot encode as JSON".into(),
+            check: "serialize".into(),
+            pointer: String::new(),
+            schema: None,
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            bytes,
+            content_type: JSON,
+            data_schema: None,
+            headers: Vec::new(),
+        })
+    }
+}
+
+/// A received body with the envelope attributes and headers that say how to read it.
+#[derive(Debug, Clone, Copy)]
+pub struct RawPayload<'a> {
+    pub body: &'a [u8],
+    pub content_type: &'a str,
+    pub data_schema: Option<&'a str>,
+    headers: Option<&'a FieldTable>,
+}
+
+impl<'a> RawPayload<'a> {
+    pub(crate) fn new(envelope: &'a Envelope, body: &'a [u8], headers: Option<&'a FieldTable>) -> Self {
+        Self {
+            body,
+            content_type: &envelope.content_type,
+            data_schema: envelope.data_schema.as_deref(),
+            headers,
+        }
+    }
+
+    /// A text header of the message.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        match self.headers?.inner().get(name)? {
+            AMQPValue::LongString(value) => std::str::from_utf8(value.as_bytes()).ok(),
+            AMQPValue::ShortString(value) => Some(value.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The body as plain JSON, after checking the content type says JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Rejection> {
+        self.expect_content_type(JSON)?;
+        serde_json::from_slice(self.body).map_err(|e| Rejection {
+            reason: "payload is not valid JSON for its type".into(),
+            check: "deserialize".into(),
+            pointer: String::new(),
+            schema: self.data_schema.map(str::to_owned),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Rejects a body whose content type (parameters aside) is not `expected`.
+    pub fn expect_content_type(&self, expected: &str) -> Result<(), Rejection> {
+        let given = self.content_type.split(';').next().unwrap_or_default().trim();
+        if given.eq_ignore_ascii_case(expected) {
+            return Ok(());
+        }
+        Err(Rejection {
+            reason: "wrong content type".into(),
+            check: "content-type".into(),
+            pointer: String::new(),
+            schema: self.data_schema.map(str::to_owned),
+            detail: format!("expected `{expected}`, got `{}`", self.content_type),
+        })
+    }
+}
+
+/// Why a message breaks its contract: refused before sending, or dead-lettered on receipt.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{reason} ({check} at `{pointer}`): {detail}")]
+pub struct Rejection {
+    /// What is wrong, in words: "schema validation failed", "wrong content type", ...
+    pub reason: String,
+    /// The check that failed: a JSON Schema keyword (`required`, `type`, ...), `content-type`,
+    /// `avro-decode`, `avro-fingerprint`, ...
+    pub check: String,
+    /// JSON pointer of the offending value; empty for the whole payload.
+    pub pointer: String,
+    /// The schema checked against (its `dataschema` URI), if any.
+    pub schema: Option<String>,
+    /// The validator's or decoder's own message.
+    pub detail: String,
 }
 
 /// A received message with its envelope, handed to a handler.
@@ -35,14 +158,6 @@ pub struct Incoming<T> {
     pub redelivered: bool,
     /// How many times a handler already failed on this message (0 on the first try).
     pub attempt: u32,
-}
-
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(value).map_err(|e| e.to_string())
-}
-
-pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
 /// Routing keys are `<type>.<subject>`, so `<type>.*` binds every subject and `<type>.<id>` one.
@@ -69,8 +184,8 @@ mod tests {
 
     #[test]
     fn routing_keys_keep_one_word_per_subject() {
-        assert_eq!(routing_key("a.b.v1", Some("car-1")), "a.b.v1.car-1");
-        assert_eq!(routing_key("a.v1", Some("x.y#*")), "a.v1.x_y__");
-        assert_eq!(routing_key("a.v1", None), "a.v1._");
+        assert_eq!(routing_key("a.b", Some("car-1")), "a.b.car-1");
+        assert_eq!(routing_key("a", Some("x.y#*")), "a.x_y__");
+        assert_eq!(routing_key("a", None), "a._");
     }
 }

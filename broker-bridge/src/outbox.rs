@@ -6,7 +6,7 @@ use lapin::types::ShortString;
 
 use crate::envelope::Envelope;
 use crate::error::PublishError;
-use crate::message::{self, Message};
+use crate::message::Message;
 use crate::publisher::{Outgoing, Properties, Publisher, Receipt};
 use crate::trace_context;
 
@@ -28,10 +28,15 @@ impl Outbox {
         envelope
     }
 
-    /// Encodes `message` and makes its envelope.
+    /// Encodes `message` (checking it against its contract) and makes its envelope.
     pub(crate) fn prepare<M: Message>(&self, message: &M) -> Result<(Envelope, Vec<u8>), PublishError> {
-        let payload = message::encode(message).map_err(PublishError::Encode)?;
-        Ok((self.envelope(M::TYPE, message.subject()), payload))
+        let payload = message.encode().map_err(|rejection| PublishError::Invalid {
+            kind: M::TYPE,
+            rejection: Box::new(rejection),
+        })?;
+        let mut envelope = self.envelope(M::TYPE, message.subject());
+        let bytes = envelope.describe(payload);
+        Ok((envelope, bytes))
     }
 
     pub(crate) async fn send<M: Message>(

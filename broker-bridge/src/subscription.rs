@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::bridge::{Bridge, Target};
-use crate::consumer::{self, Consumer, ConsumerSpec, Failure, Handled, Route, RouteFn};
+use crate::consumer::{self, Consumer, ConsumerSpec, Delivered, Failure, Handled, Route, RouteFn};
 use crate::dedup::DedupWindow;
-use crate::envelope::Envelope;
 use crate::error::BridgeError;
-use crate::message::{self, Incoming, Message};
+use crate::message::{self, Incoming, Message, RawPayload};
 use crate::topology::{self, QueueKind};
 
 /// A subscription being set up; nothing reaches the broker until [`Subscription::start`].
@@ -46,9 +45,9 @@ impl Subscription {
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let call: RouteFn = Arc::new(move |envelope, body, redelivered, attempt| {
+        let call: RouteFn = Arc::new(move |delivered| {
             let handler = handler.clone();
-            let incoming = typed::<M>(envelope, body, redelivered, attempt);
+            let incoming = typed::<M>(delivered);
             Box::pin(async move {
                 let incoming = incoming?;
                 handler(incoming)
@@ -71,14 +70,16 @@ impl Subscription {
         Fut: Future<Output = anyhow::Result<A>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let call: RouteFn = Arc::new(move |envelope, body, redelivered, attempt| {
+        let call: RouteFn = Arc::new(move |delivered| {
             let handler = handler.clone();
-            let incoming = typed::<Q>(envelope, body, redelivered, attempt);
+            let incoming = typed::<Q>(delivered);
             Box::pin(async move {
                 let answer = handler(incoming?)
                     .await
                     .map_err(|e| Failure::Handler(format!("{e:#}")))?;
-                let payload = message::encode(&answer).map_err(Failure::Handler)?;
+                let payload = answer.encode().map_err(|rejection| {
+                    Failure::Handler(format!("the answer breaks its contract: {rejection}"))
+                })?;
                 Ok(Handled::Reply {
                     kind: A::TYPE,
                     payload,
@@ -121,7 +122,8 @@ impl Subscription {
         let bindings = self.bindings();
         let config = self.bridge.config();
         let family = self.bridge.family(self.queue, self.kind);
-        let (link, outbox, shutdown, tasks) = self.bridge.consumer_parts();
+        let bridge = self.bridge.clone();
+        let (link, outbox, shutdown, tasks, stats) = bridge.consumer_parts();
         let spec = ConsumerSpec {
             family,
             bindings,
@@ -138,6 +140,8 @@ impl Subscription {
             identity: format!("{}/{}", config.service, config.instance),
             shutdown,
             dedup: Mutex::new(DedupWindow::new(config.dedup_window)),
+            max_message_bytes: config.max_message_bytes,
+            stats,
         });
         consumer::start(consumer, tasks).await
     }
@@ -168,13 +172,15 @@ impl Subscription {
     }
 }
 
-fn typed<M: Message>(
-    envelope: Envelope,
-    body: &[u8],
-    redelivered: bool,
-    attempt: u32,
-) -> Result<Incoming<M>, Failure> {
-    let data = message::decode::<M>(body).map_err(|e| Failure::Undecodable(format!("{}: {e}", M::TYPE)))?;
+fn typed<M: Message>(delivered: Delivered<'_>) -> Result<Incoming<M>, Failure> {
+    let Delivered {
+        envelope,
+        body,
+        headers,
+        redelivered,
+        attempt,
+    } = delivered;
+    let data = M::decode(&RawPayload::new(&envelope, body, headers)).map_err(Failure::Rejected)?;
     Ok(Incoming {
         data,
         envelope,

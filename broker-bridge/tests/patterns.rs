@@ -19,7 +19,7 @@ struct Reading {
     speed_kmh: f64,
 }
 impl Message for Reading {
-    const TYPE: &'static str = "instadash.test.reading.v1";
+    const TYPE: &'static str = "instadash.test.reading";
     fn subject(&self) -> Option<String> {
         Some(self.vehicle.clone())
     }
@@ -30,7 +30,7 @@ struct Command {
     text: String,
 }
 impl Message for Command {
-    const TYPE: &'static str = "instadash.test.command.v1";
+    const TYPE: &'static str = "instadash.test.command";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,7 +38,7 @@ struct Lookup {
     vehicle: String,
 }
 impl Message for Lookup {
-    const TYPE: &'static str = "instadash.test.lookup.v1";
+    const TYPE: &'static str = "instadash.test.lookup";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,7 +47,7 @@ struct Found {
     odometer_km: u32,
 }
 impl Message for Found {
-    const TYPE: &'static str = "instadash.test.found.v1";
+    const TYPE: &'static str = "instadash.test.found";
 }
 
 fn reading(vehicle: &str, speed_kmh: f64) -> Reading {
@@ -382,21 +382,25 @@ async fn malformed_and_unknown_messages_are_dead_lettered_not_dropped() {
 
     let dead = "instadash.work.clips.dead-letter";
     vhost.wait_for_depth(dead, 2, WAIT).await.unwrap();
-    let mut reasons: Vec<String> = vhost
+    let mut letters: Vec<(String, String, String)> = vhost
         .peek(dead, 2)
         .await
         .unwrap()
         .iter()
-        .filter_map(|m| m.header("x-instadash-reason"))
+        .map(|m| {
+            let header = |name| m.header(name).unwrap_or_default();
+            (header("x-instadash-reason"), header("x-instadash-check"), header("x-instadash-error"))
+        })
         .collect();
-    reasons.sort();
-    assert_eq!(
-        reasons,
-        vec![
-            format!("no handler for event type `{}`", Lookup::TYPE),
-            "payload does not decode as its event type".to_owned(),
-        ]
-    );
+    letters.sort();
+    assert_eq!(letters[0].0, "payload is not valid JSON for its type");
+    assert_eq!(letters[0].1, "deserialize");
+    assert!(letters[0].2.contains("missing field `text`"), "{}", letters[0].2);
+    assert_eq!(letters[1].0, "unknown message type");
+    assert_eq!(letters[1].1, "type");
+    assert!(letters[1].2.contains(Lookup::TYPE), "{}", letters[1].2);
+    let stats = worker.stats();
+    assert_eq!((stats.rejected, stats.dead_lettered, stats.handled), (2, 2, 0), "{stats:?}");
 }
 
 #[tokio::test]

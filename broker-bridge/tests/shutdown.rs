@@ -13,7 +13,7 @@ struct Job {
     n: u32,
 }
 impl Message for Job {
-    const TYPE: &'static str = "instadash.test.job.v1";
+    const TYPE: &'static str = "instadash.test.job";
 }
 
 #[tokio::test]

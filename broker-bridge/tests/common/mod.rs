@@ -9,5 +9,5 @@ pub struct Tick {
 }
 
 impl Message for Tick {
-    const TYPE: &'static str = "instadash.test.tick.v1";
+    const TYPE: &'static str = "instadash.test.tick";
 }

@@ -27,7 +27,7 @@ struct Position {
     speed_kmh: f64,
 }
 impl Message for Position {
-    const TYPE: &'static str = "instadash.demo.position.v1";
+    const TYPE: &'static str = "instadash.demo.position";
     fn subject(&self) -> Option<String> {
         Some(self.vehicle.clone())
     }
@@ -38,7 +38,7 @@ struct RecordClip {
     vehicle: String,
 }
 impl Message for RecordClip {
-    const TYPE: &'static str = "instadash.demo.record-clip.v1";
+    const TYPE: &'static str = "instadash.demo.record-clip";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,7 +46,7 @@ struct StateQuery {
     vehicle: String,
 }
 impl Message for StateQuery {
-    const TYPE: &'static str = "instadash.demo.state.query.v1";
+    const TYPE: &'static str = "instadash.demo.state.query";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ struct VehicleState {
     last_speed_kmh: Option<f64>,
 }
 impl Message for VehicleState {
-    const TYPE: &'static str = "instadash.demo.state.v1";
+    const TYPE: &'static str = "instadash.demo.state";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,7 +64,7 @@ struct ClipJob {
     poison: bool,
 }
 impl Message for ClipJob {
-    const TYPE: &'static str = "instadash.demo.clip-job.v1";
+    const TYPE: &'static str = "instadash.demo.clip-job";
 }
 
 const GROUPS: [&str; 2] = ["demo-tracker", "demo-alerts"];
