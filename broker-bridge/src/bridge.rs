@@ -345,7 +345,29 @@ impl Bridge {
         self.inner.link.renew().await
     }
 
-    async fn scratch_channel(&self) -> Result<lapin::Channel, BridgeError> {
+    /// `service/instance`, as written into dead letters.
+    pub(crate) fn identity(&self) -> String {
+        format!("{}/{}", self.inner.config.service, self.inner.config.instance)
+    }
+
+    /// Publishes prepared properties and bytes (a copy of a received message) and waits for the
+    /// broker's confirm.
+    pub(crate) async fn send_confirmed(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        properties: lapin::BasicProperties,
+        body: Vec<u8>,
+    ) -> Result<(), PublishError> {
+        self.inner
+            .outbox
+            .send_raw(exchange, routing_key, properties, body, true)
+            .await?
+            .confirmed()
+            .await
+    }
+
+    pub(crate) async fn scratch_channel(&self) -> Result<lapin::Channel, BridgeError> {
         self.inner
             .link
             .connection()

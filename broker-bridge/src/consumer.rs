@@ -14,12 +14,12 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Acker, BasicProperties};
-use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::config::RetryPolicy;
+use crate::dead_letters;
 use crate::dedup::{DedupWindow, EventKey};
 use crate::envelope::{self, Envelope, header};
 use crate::error::BridgeError;
@@ -495,22 +495,12 @@ async fn dead_letter(
 ) -> Settle {
     let queue = &consumer.spec.family.name;
     warn!(%queue, reason = %why.reason, check = %why.check, pointer = %why.pointer, error = %why.detail, "message dead-lettered");
-    let properties = with_headers(
+    let properties = dead_letters::marked_dead(
         delivery.properties.clone(),
-        [
-            (header::REASON, text(&why.reason)),
-            (header::ERROR, text(&why.detail)),
-            (header::CHECK, text(&why.check)),
-            (header::POINTER, text(&why.pointer)),
-            (header::SCHEMA, text(why.schema.as_deref().unwrap_or_default())),
-            (header::REJECTED_BY, text(&consumer.identity)),
-            (header::SOURCE_QUEUE, text(queue)),
-            (header::ATTEMPT, AMQPValue::LongUInt(attempts)),
-            (
-                header::DEAD_LETTERED_AT,
-                text(&envelope::format_time(OffsetDateTime::now_utc())),
-            ),
-        ],
+        why,
+        &consumer.identity,
+        queue,
+        attempts,
     );
     let settle = forward(consumer, topology::DEAD_LETTER, delivery, properties).await;
     if let Settle::Ack = settle {

@@ -16,6 +16,7 @@
 mod bridge;
 pub mod config;
 mod consumer;
+mod dead_letters;
 mod dedup;
 pub mod envelope;
 pub mod error;
@@ -41,6 +42,7 @@ pub use bridge::{Bridge, DEFAULT_REQUEST_TIMEOUT};
 /// at `warn`, while the bridge already reports it as [`PublishError::Unroutable`].
 pub const QUIET_LOG_DIRECTIVES: &str = "lapin::returned_messages=error";
 pub use config::{BridgeArgs, BridgeConfig, ReconnectPolicy, RetryPolicy};
+pub use dead_letters::{DeadLetter, Replayed};
 pub use envelope::Envelope;
 pub use error::{BridgeError, ConfigError, PublishError, RequestError};
 pub use link::LinkState;

@@ -87,10 +87,19 @@ pub struct RawPayload<'a> {
 
 impl<'a> RawPayload<'a> {
     pub(crate) fn new(envelope: &'a Envelope, body: &'a [u8], headers: Option<&'a FieldTable>) -> Self {
+        Self::from_parts(body, &envelope.content_type, envelope.data_schema.as_deref(), headers)
+    }
+
+    pub(crate) fn from_parts(
+        body: &'a [u8],
+        content_type: &'a str,
+        data_schema: Option<&'a str>,
+        headers: Option<&'a FieldTable>,
+    ) -> Self {
         Self {
             body,
-            content_type: &envelope.content_type,
-            data_schema: envelope.data_schema.as_deref(),
+            content_type,
+            data_schema,
             headers,
         }
     }

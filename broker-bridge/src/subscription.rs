@@ -137,7 +137,7 @@ impl Subscription {
             link,
             outbox,
             retry: config.retry,
-            identity: format!("{}/{}", config.service, config.instance),
+            identity: bridge.identity(),
             shutdown,
             dedup: Mutex::new(DedupWindow::new(config.dedup_window)),
             max_message_bytes: config.max_message_bytes,

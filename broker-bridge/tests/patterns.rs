@@ -461,3 +461,69 @@ async fn trace_context_flows_from_a_request_to_everything_it_causes() {
     assert_eq!(trace_context::trace_id(&parent1), trace_context::trace_id(&parent2));
     assert_ne!(parent1, parent2, "each hop is a span of its own");
 }
+
+#[tokio::test]
+async fn dead_letters_can_be_read_and_replayed_once_the_cause_is_fixed() {
+    let vhost = TestVhost::create().await.unwrap();
+    let producer = vhost.connect("scheduler").await.unwrap();
+    let worker = vhost.connect("dashcam").await.unwrap();
+    // The handler fails until the "fix is deployed".
+    let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(Received::<String>::new());
+    let (is_fixed, sink) = (fixed.clone(), done.clone());
+    worker
+        .work_queue("clips")
+        .on(move |m: Incoming<Command>| {
+            let (is_fixed, sink) = (is_fixed.clone(), sink.clone());
+            async move {
+                anyhow::ensure!(is_fixed.load(Ordering::SeqCst), "storage unavailable");
+                sink.push(m.data.text);
+                Ok(())
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    for text in ["a", "b", "c"] {
+        producer.submit("clips", &Command { text: text.into() }).await.unwrap();
+    }
+    let dead = "instadash.work.clips.dead-letter";
+    vhost.wait_for_depth(dead, 3, WAIT * 2).await.unwrap();
+
+    let letters = producer.dead_letters("instadash.work.clips", 10).await.unwrap();
+    assert_eq!(letters.len(), 3);
+    for letter in &letters {
+        assert_eq!(letter.reason, "handler failed 3 times");
+        assert_eq!(letter.error, "storage unavailable");
+        assert_eq!(letter.attempts, 3);
+        assert_eq!(letter.kind.as_deref(), Some(Command::TYPE));
+        assert!(letter.rejected_by.starts_with("dashcam/"), "{}", letter.rejected_by);
+    }
+    vhost.wait_for_depth(dead, 3, WAIT).await.unwrap(); // reading left them in place
+
+    // A check that still refuses "b": it goes back with the new reason, the others are replayed.
+    fixed.store(true, Ordering::SeqCst);
+    let report = producer
+        .replay_dead_letters("instadash.work.clips", 100, |letter| {
+            let command: Command = serde_json::from_slice(&letter.body).unwrap();
+            if command.text == "b" {
+                return Err(broker_bridge::Rejection {
+                    reason: "still invalid".into(),
+                    check: "test".into(),
+                    pointer: "/text".into(),
+                    schema: None,
+                    detail: "b is refused".into(),
+                });
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!((report.replayed, report.rejected_again), (2, 1));
+    let mut handled = vec![done.next(WAIT).await.unwrap(), done.next(WAIT).await.unwrap()];
+    handled.sort();
+    assert_eq!(handled, ["a", "c"]);
+    let left = producer.dead_letters("instadash.work.clips", 10).await.unwrap();
+    assert_eq!(left.len(), 1, "nothing lost: the refused letter is back");
+    assert_eq!((left[0].reason.as_str(), left[0].pointer.as_str()), ("still invalid", "/text"));
+}
