@@ -1,0 +1,247 @@
+//! The bindings against their schema files, and the evolution promise: a v1 reader accepts v2
+//! payloads (JSON and Avro), a v2 reader accepts v1 payloads.
+
+use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use instadash_schemas::codec::json_validator;
+use instadash_schemas::vehicle::obd_reading::v1::ObdReading;
+use instadash_schemas::vehicle::position::{v1, v2};
+use instadash_schemas::{
+    AvroCodec, Catalog, CodecError, Contract, Encoding, JsonCodec, avro_fingerprint, binding,
+    bindings, dataschema, dataschema_of, parse_dataschema,
+};
+
+fn schema_of<T: Contract>(version: u32) -> Schema {
+    let text = T::AVRO_SCHEMAS
+        .iter()
+        .find(|(v, _)| *v == version)
+        .unwrap()
+        .1;
+    Schema::parse_str(text).unwrap()
+}
+
+#[test]
+fn every_binding_round_trips_through_its_embedded_schemas() {
+    for b in bindings() {
+        let what = format!("{} v{}", b.type_(), b.version());
+        let schema: serde_json::Value = serde_json::from_str(b.json_schema().unwrap()).unwrap();
+        assert_eq!(schema["$id"], dataschema(b.type_(), b.version()), "{what}");
+        let validator = json_validator(b.type_(), b.version()).unwrap();
+        b.round_trip_json(validator)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        if b.encodings().contains(&Encoding::Avro) {
+            let text = b
+                .avro_schemas()
+                .iter()
+                .find(|(v, _)| *v == b.version())
+                .unwrap()
+                .1;
+            b.round_trip_avro(&Schema::parse_str(text).unwrap())
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
+        let spec = Catalog::embedded()
+            .get(b.type_())
+            .unwrap_or_else(|| panic!("{what} is not in the catalog"));
+        assert!(spec.versions.contains(&b.version()), "{what}");
+    }
+}
+
+fn send_and_sync<T: Send + Sync>() {}
+
+#[test]
+fn codecs_can_be_shared_between_tasks() {
+    send_and_sync::<AvroCodec<v1::Position>>();
+    send_and_sync::<JsonCodec<v1::Position>>();
+}
+
+#[test]
+fn the_codecs_round_trip_typed_values() {
+    let json = JsonCodec::<v2::Position>::new().unwrap();
+    let fix = v2::Position::example();
+    assert_eq!(json.decode(&json.encode(&fix).unwrap()).unwrap(), fix);
+
+    let avro = AvroCodec::<v2::Position>::new().unwrap();
+    let bytes = avro.encode(&fix).unwrap();
+    assert_eq!(avro.decode(&bytes, avro.fingerprint()).unwrap(), fix);
+    assert!(
+        bytes.len() < 80,
+        "an Avro fix is compact: {} bytes",
+        bytes.len()
+    );
+
+    let obd = AvroCodec::<ObdReading>::new().unwrap();
+    let reading = ObdReading::example();
+    assert_eq!(
+        obd.decode(&obd.encode(&reading).unwrap(), obd.fingerprint())
+            .unwrap(),
+        reading
+    );
+}
+
+#[test]
+fn a_v1_reader_accepts_a_v2_json_payload() {
+    let payload = serde_json::to_vec(&v2::Position::example()).unwrap();
+    // Valid under both versions' schemas: v1 leaves objects open, so the extra `hdop` is fine.
+    let value: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert!(
+        json_validator(v2::Position::TYPE, 2)
+            .unwrap()
+            .is_valid(&value)
+    );
+    assert!(
+        json_validator(v1::Position::TYPE, 1)
+            .unwrap()
+            .is_valid(&value)
+    );
+
+    let codec = JsonCodec::<v1::Position>::new().unwrap();
+    let read = codec.decode_version(&payload, 2).unwrap();
+    assert_eq!(read, v1::Position::example());
+    assert_eq!(codec.decode(&payload).unwrap(), v1::Position::example());
+
+    // And the other way round: v2 reads v1, with `hdop` absent.
+    let old = serde_json::to_vec(&v1::Position::example()).unwrap();
+    let read = JsonCodec::<v2::Position>::new()
+        .unwrap()
+        .decode_version(&old, 1)
+        .unwrap();
+    assert_eq!(read, v2::Position::from(v1::Position::example()));
+}
+
+#[test]
+fn a_v1_reader_accepts_a_v2_avro_payload() {
+    let (writer, reader) = (schema_of::<v2::Position>(2), schema_of::<v1::Position>(1));
+    let codec_v2 = AvroCodec::<v2::Position>::new().unwrap();
+    let bytes = codec_v2.encode(&v2::Position::example()).unwrap();
+
+    // By hand: decode with the writer's schema, resolve to the reader's, then deserialize.
+    let value = GenericDatumReader::builder(&writer)
+        .reader_schema(&reader)
+        .build()
+        .unwrap()
+        .read_value(&mut bytes.as_slice())
+        .unwrap();
+    let read: v1::Position = apache_avro::from_value(&value).unwrap();
+    assert_eq!(read, v1::Position::example());
+
+    // Through the codec, which picks the writer schema by the fingerprint header.
+    let codec_v1 = AvroCodec::<v1::Position>::new().unwrap();
+    assert_eq!(
+        codec_v1.decode(&bytes, codec_v2.fingerprint()).unwrap(),
+        v1::Position::example()
+    );
+
+    // The codec reads v2 into v1 by projection (serde skips `hdop`); apache-avro's generic
+    // resolution gives the same value.
+    assert_eq!(codec_v1.resolves_through_value(2), Some(false));
+    let generic = AvroCodec::<v1::Position>::with_generic_resolution().unwrap();
+    assert_eq!(generic.resolves_through_value(2), Some(true));
+    assert_eq!(
+        generic.decode(&bytes, codec_v2.fingerprint()).unwrap(),
+        v1::Position::example()
+    );
+
+    // And v2 reads v1 data, `hdop` taking its default.
+    let old = codec_v1.encode(&v1::Position::example()).unwrap();
+    let read = codec_v2.decode(&old, codec_v1.fingerprint()).unwrap();
+    assert_eq!(read, v2::Position::from(v1::Position::example()));
+    assert_eq!(codec_v2.decode_version(&old, 1).unwrap().hdop, None);
+    let generic = AvroCodec::<v2::Position>::with_generic_resolution().unwrap();
+    assert_eq!(
+        generic.decode(&old, codec_v1.fingerprint()).unwrap(),
+        v2::Position::from(v1::Position::example())
+    );
+}
+
+#[test]
+fn fingerprints_name_the_writer_schema() {
+    let f1 = avro_fingerprint(&schema_of::<v1::Position>(1));
+    let f2 = avro_fingerprint(&schema_of::<v2::Position>(2));
+    for f in [&f1, &f2] {
+        assert_eq!(f.len(), 16, "{f}");
+        assert!(
+            f.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+            "{f}"
+        );
+    }
+    assert_ne!(f1, f2);
+    assert_eq!(AvroCodec::<v1::Position>::new().unwrap().fingerprint(), f1);
+    // Pinned: a fingerprint only changes when the schema's canonical form does, i.e. a wire change.
+    assert_eq!(
+        f1, FINGERPRINT_POSITION_V1,
+        "position v1's canonical form changed"
+    );
+    assert_eq!(
+        f2, FINGERPRINT_POSITION_V2,
+        "position v2's canonical form changed"
+    );
+
+    let codec = AvroCodec::<v1::Position>::new().unwrap();
+    let err = codec.decode(&[0], "0000000000000000").unwrap_err();
+    assert!(
+        matches!(err, CodecError::UnknownFingerprint { .. }),
+        "{err}"
+    );
+}
+
+// Computed independently (a Python transcription of the specification's Parsing Canonical Form
+// and CRC-64-AVRO), so they are what Java or Python clients compute for the same files.
+const FINGERPRINT_POSITION_V1: &str = "99f9ae200a38d087";
+const FINGERPRINT_POSITION_V2: &str = "2c5420bad6b57d72";
+
+#[test]
+fn invalid_payloads_are_rejected_with_a_pointer() {
+    let codec = JsonCodec::<v1::Position>::new().unwrap();
+    let mut fix = serde_json::to_value(v1::Position::example()).unwrap();
+    fix["lat"] = serde_json::json!(123.0);
+    let err = codec
+        .decode(&serde_json::to_vec(&fix).unwrap())
+        .unwrap_err();
+    match &err {
+        CodecError::Invalid {
+            schema, pointer, check, ..
+        } => {
+            assert_eq!(pointer, "/lat");
+            assert_eq!(check, "maximum");
+            assert_eq!(schema, "urn:instadash:schema:instadash.vehicle.position:v1");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(matches!(
+        codec.decode(b"{not json").unwrap_err(),
+        CodecError::NotJson(_)
+    ));
+    let unknown = codec.decode_version(b"{}", 9).unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "instadash.vehicle.position v9 has no JSON Schema"
+    );
+    // Avro bytes that do not match the claimed writer schema.
+    let avro = AvroCodec::<v1::Position>::new().unwrap();
+    let mut bytes = avro.encode(&v1::Position::example()).unwrap();
+    bytes.push(0);
+    assert!(avro.decode(&bytes, avro.fingerprint()).is_err());
+}
+
+#[test]
+fn dataschemas_and_routing_come_from_the_contract() {
+    assert_eq!(
+        dataschema_of::<v2::Position>(),
+        "urn:instadash:schema:instadash.vehicle.position:v2"
+    );
+    assert_eq!(
+        parse_dataschema(&dataschema_of::<ObdReading>()),
+        Some(("instadash.vehicle.obd-reading", 1))
+    );
+    let b = binding("instadash.vehicle.position", 2).unwrap();
+    assert_eq!(b.rust_name(), "Position");
+
+    let spec = Catalog::embedded().get(v2::Position::TYPE).unwrap();
+    let fix = v2::Position::example();
+    assert_eq!(
+        spec.routing_key_for(fix.subject().as_deref(), None),
+        "instadash.vehicle.position.car-0042"
+    );
+    assert_eq!(spec.default_encoding(), v2::Position::ENCODINGS[0]);
+    assert_eq!(Encoding::Avro.content_type(), "application/avro");
+}
