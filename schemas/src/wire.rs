@@ -172,3 +172,29 @@ pub fn codecs<T: Contract>() -> Result<&'static Codecs<T>, Rejection> {
     };
     Ok(any.downcast_ref().expect("codecs are stored under their own type id"))
 }
+
+/// Checks a received message of CloudEvents type `kind` against the contract, as its consumers
+/// would: with the binding of the version it was written with, else the newest binding of the
+/// type. A type the contract does not know is rejected.
+pub fn check_message(kind: &str, payload: &RawPayload<'_>) -> Result<(), Rejection> {
+    let writer = payload
+        .data_schema
+        .and_then(crate::parse_dataschema)
+        .filter(|(t, _)| *t == kind)
+        .and_then(|(t, version)| crate::binding(t, version));
+    let newest = || {
+        crate::bindings()
+            .iter()
+            .copied()
+            .filter(|b| b.type_() == kind)
+            .max_by_key(|b| b.version())
+    };
+    let binding = writer.or_else(newest).ok_or_else(|| Rejection {
+        reason: "unknown message type".into(),
+        check: "type".into(),
+        pointer: String::new(),
+        schema: None,
+        detail: format!("`{kind}` is not in the message contract"),
+    })?;
+    binding.check_payload(payload)
+}

@@ -3,6 +3,9 @@
 
 mod bench;
 mod demo;
+mod schema;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -24,6 +27,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure the platform (e.g. `bench broker`: raw lapin against broker-bridge).
     Bench(bench::BenchArgs),
+    /// The message contract: check the schemas, generate the AsyncAPI document.
+    Schema(schema::SchemaArgs),
 }
 
 impl Command {
@@ -31,19 +36,19 @@ impl Command {
     fn default_log_filter(&self) -> &'static str {
         match self {
             // Quiet, so progress bars and the summary stay readable.
-            Command::Bench(_) => "warn",
-            Command::Demo(_) => "warn",
+            Command::Bench(_) | Command::Demo(_) | Command::Schema(_) => "warn",
         }
     }
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_logging(cli.command.default_log_filter(), cli.log_json);
     match cli.command {
-        Command::Bench(args) => bench::run(args).await,
-        Command::Demo(args) => demo::run(args).await,
+        Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Schema(args) => schema::run(args),
     }
 }
 
