@@ -216,6 +216,15 @@ impl BridgeConfig {
     pub fn redacted_url(&self) -> String {
         redact_url(&self.amqp_url)
     }
+
+    /// The virtual host the URL names (`/` when it names none).
+    pub fn vhost(&self) -> Result<String, ConfigError> {
+        let uri: lapin::uri::AMQPUri = self.amqp_url.parse().map_err(|reason| ConfigError::Invalid {
+            field: "amqp_url",
+            reason,
+        })?;
+        Ok(uri.vhost)
+    }
 }
 
 /// Service names end up in queue names and routing keys; keep them to safe characters.

@@ -33,6 +33,8 @@ pub mod trace_context;
 
 #[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(feature = "management")]
+pub mod management;
 #[cfg(feature = "testing")]
 pub mod testing;
 

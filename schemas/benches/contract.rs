@@ -11,7 +11,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use instadash_schemas::codec::json_validator;
 use instadash_schemas::vehicle::position::{v1, v2};
-use instadash_schemas::{AvroCodec, Contract, JsonCodec};
+use instadash_schemas::{AvroCodec, Contract, JsonCodec, Message};
 
 fn decode(c: &mut Criterion) {
     let fix = v2::Position::example();

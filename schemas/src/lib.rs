@@ -25,6 +25,7 @@ pub mod vehicle;
 pub use catalog::{Catalog, Kind, MessageSpec};
 pub use check::{Problem, Report, check};
 pub use codec::{AVRO_FINGERPRINT_HEADER, AvroCodec, CodecError, JsonCodec, avro_fingerprint};
+pub use broker_bridge::Message;
 pub use registry::{Binding, binding, bindings};
 
 /// A payload encoding. The catalog lists a type's encodings with the wire default first.
@@ -69,10 +70,10 @@ impl Encoding {
     }
 }
 
-/// A Rust type bound to one version of one message type of the contract.
-pub trait Contract: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {
-    /// CloudEvents `type`, version-free: `instadash.<domain>.<name>`.
-    const TYPE: &'static str;
+/// A Rust type bound to one version of one message type of the contract. Its CloudEvents `type`
+/// (version-free: `instadash.<domain>.<name>`) and `subject` are those of its
+/// [`broker_bridge::Message`] side.
+pub trait Contract: broker_bridge::Message {
     /// Schema version of this binding (1, 2, ...), carried in CloudEvents `dataschema`.
     const VERSION: u32;
     /// Wire encodings this binding supports, the default first.
@@ -82,11 +83,6 @@ pub trait Contract: Serialize + serde::de::DeserializeOwned + Send + Sync + 'sta
     /// Every known version's Avro schema text for this type, (version, text), so a reader can
     /// resolve any known writer; empty if not Avro.
     const AVRO_SCHEMAS: &'static [(u32, &'static str)];
-
-    /// The CloudEvents `subject`: the entity the message is about (a vehicle id, a service name).
-    fn subject(&self) -> Option<String> {
-        None
-    }
 
     /// A realistic example value, used by tests and by `schema check`.
     fn example() -> Self;
@@ -139,7 +135,6 @@ macro_rules! contract {
         }
     ) => {
         impl $crate::Contract for $ty {
-            const TYPE: &'static str = $type_;
             const VERSION: u32 = $version;
             const ENCODINGS: &'static [$crate::Encoding] = &[$($crate::Encoding::$enc),+];
             const JSON_SCHEMA: Option<&'static str> = Some(include_str!(concat!(
@@ -148,11 +143,6 @@ macro_rules! contract {
             const AVRO_SCHEMAS: &'static [(u32, &'static str)] = &[$($(
                 ($avro, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $file, ".v", $avro, ".avsc"))),
             )+)?];
-            $(
-                fn subject(&self) -> Option<String> {
-                    Some(self.$subject.clone())
-                }
-            )?
             fn example() -> Self {
                 $example
             }
@@ -160,9 +150,11 @@ macro_rules! contract {
 
         impl ::broker_bridge::Message for $ty {
             const TYPE: &'static str = $type_;
-            fn subject(&self) -> Option<String> {
-                <Self as $crate::Contract>::subject(self)
-            }
+            $(
+                fn subject(&self) -> Option<String> {
+                    Some(self.$subject.clone())
+                }
+            )?
             fn encode(&self) -> Result<::broker_bridge::Payload, ::broker_bridge::Rejection> {
                 $crate::wire::codecs::<Self>()?.encode(self)
             }

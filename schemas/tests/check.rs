@@ -11,7 +11,7 @@ fn shipped() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A copy of the schema directory: `catalog.toml` and the domain folders.
+/// A copy of the schema directory: `catalog.toml` and the folders of the catalog's domains.
 fn copy() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     fs::copy(
@@ -19,13 +19,13 @@ fn copy() -> tempfile::TempDir {
         tmp.path().join("catalog.toml"),
     )
     .unwrap();
-    for entry in fs::read_dir(shipped()).unwrap().flatten() {
-        let name = entry.file_name();
-        if entry.path().is_dir() && !["src", "tests", "benches"].contains(&name.to_str().unwrap()) {
-            fs::create_dir(tmp.path().join(&name)).unwrap();
-            for file in fs::read_dir(entry.path()).unwrap().flatten() {
-                fs::copy(file.path(), tmp.path().join(&name).join(file.file_name())).unwrap();
-            }
+    let catalog = Catalog::load(&shipped()).unwrap();
+    let domains: std::collections::BTreeSet<&str> =
+        catalog.messages.iter().map(|m| m.domain_and_name().0).collect();
+    for domain in domains {
+        fs::create_dir(tmp.path().join(domain)).unwrap();
+        for file in fs::read_dir(shipped().join(domain)).unwrap().flatten() {
+            fs::copy(file.path(), tmp.path().join(domain).join(file.file_name())).unwrap();
         }
     }
     tmp

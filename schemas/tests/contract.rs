@@ -7,7 +7,7 @@ use instadash_schemas::codec::json_validator;
 use instadash_schemas::vehicle::obd_reading::v1::ObdReading;
 use instadash_schemas::vehicle::position::{v1, v2};
 use instadash_schemas::{
-    AvroCodec, Catalog, CodecError, Contract, Encoding, JsonCodec, avro_fingerprint, binding,
+    AvroCodec, Catalog, CodecError, Contract, Encoding, JsonCodec, Message, avro_fingerprint, binding,
     bindings, dataschema, dataschema_of, parse_dataschema,
 };
 

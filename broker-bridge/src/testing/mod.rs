@@ -22,11 +22,12 @@ pub mod private_node;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use base64::Engine;
 use serde::Deserialize;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::config::{BridgeConfig, DEFAULT_AMQP_URL};
+use crate::management::{Management, enc};
+pub use crate::management::QueueInfo;
 use crate::{Bridge, RetryPolicy};
 
 pub use private_node::PrivateNode;
@@ -37,16 +38,6 @@ pub struct TestVhost {
     name: String,
     amqp_url: String,
     api: Management,
-}
-
-/// A queue as the management API reports it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct QueueInfo {
-    pub name: String,
-    #[serde(default)]
-    pub messages: u64,
-    #[serde(default)]
-    pub consumers: u64,
 }
 
 /// A message read from a queue through the management API (left in the queue).
@@ -319,91 +310,10 @@ struct Named {
     name: String,
 }
 
-/// The few management API calls the tests need.
-#[derive(Clone)]
-struct Management {
-    base: String,
-    user: String,
-    authorization: String,
-}
-
-impl Management {
-    fn from_env() -> anyhow::Result<Self> {
-        let url = std::env::var("RABBITMQ_MANAGEMENT_URL")
-            .unwrap_or_else(|_| "http://guest:guest@127.0.0.1:15672".to_owned());
-        let (scheme, rest) = url
-            .split_once("://")
-            .context("RABBITMQ_MANAGEMENT_URL needs a scheme")?;
-        let (user, password, host) = match rest.split_once('@') {
-            Some((userinfo, host)) => {
-                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-                (user.to_owned(), password.to_owned(), host)
-            }
-            None => ("guest".to_owned(), "guest".to_owned(), rest),
-        };
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        Ok(Self {
-            base: format!("{scheme}://{}", host.trim_end_matches('/')),
-            user,
-            authorization: format!("Basic {token}"),
-        })
-    }
-
-    fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let mut response = ureq::get(format!("{}{path}", self.base))
-            .header("Authorization", &self.authorization)
-            .call()
-            .with_context(|| format!("GET {path}"))?;
-        Ok(response.body_mut().read_json()?)
-    }
-
-    fn put(&self, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
-        ureq::put(format!("{}{path}", self.base))
-            .header("Authorization", &self.authorization)
-            .send_json(body)
-            .with_context(|| format!("PUT {path}"))?;
-        Ok(())
-    }
-
-    fn post<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        body: serde_json::Value,
-    ) -> anyhow::Result<T> {
-        let mut response = ureq::post(format!("{}{path}", self.base))
-            .header("Authorization", &self.authorization)
-            .send_json(body)
-            .with_context(|| format!("POST {path}"))?;
-        Ok(response.body_mut().read_json()?)
-    }
-
-    fn delete(&self, path: &str) -> anyhow::Result<()> {
-        ureq::delete(format!("{}{path}", self.base))
-            .header("Authorization", &self.authorization)
-            .header("X-Reason", "instadash test")
-            .call()
-            .with_context(|| format!("DELETE {path}"))?;
-        Ok(())
-    }
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
     tokio::task::spawn_blocking(f).await?
-}
-
-/// Percent-encodes a path segment (vhost and queue names contain `/` and `.`).
-fn enc(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// `base` with its vhost replaced by `vhost`.

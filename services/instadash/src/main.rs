@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod dlq;
 mod schema;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The message contract: check the schemas, generate the AsyncAPI document.
     Schema(schema::SchemaArgs),
+    /// Dead-lettered messages: list them with their reasons, show them, replay them.
+    Dlq(dlq::DlqArgs),
 }
 
 impl Command {
@@ -36,7 +39,7 @@ impl Command {
     fn default_log_filter(&self) -> &'static str {
         match self {
             // Quiet, so progress bars and the summary stay readable.
-            Command::Bench(_) | Command::Demo(_) | Command::Schema(_) => "warn",
+            Command::Bench(_) | Command::Demo(_) | Command::Schema(_) | Command::Dlq(_) => "warn",
         }
     }
 }
@@ -49,6 +52,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Schema(args) => schema::run(args),
+        Command::Dlq(args) => dlq::run(args).await,
     }
 }
 
