@@ -58,12 +58,12 @@ impl Bridge {
             link.clone(),
             config.confirm_window,
             config.confirm_timeout,
-            config.max_message_bytes,
         );
         let outbox = Outbox {
             publisher,
             source: format!("/{}/{}", config.service, config.instance),
             app_id: config.service.clone(),
+            max_message_bytes: config.max_message_bytes,
         };
         info!(service = %config.service, instance = %config.instance, "on the bus");
         Ok(Self {
@@ -135,13 +135,6 @@ impl Bridge {
     ) -> Result<A, RequestError> {
         let inner = &self.inner;
         let (mut envelope, payload) = inner.outbox.prepare(request)?;
-        if payload.len() > inner.config.max_message_bytes {
-            return Err(PublishError::TooLarge {
-                size: payload.len(),
-                limit: inner.config.max_message_bytes,
-            }
-            .into());
-        }
         envelope.correlation_id = Some(envelope.id.clone());
         let properties = envelope.to_properties(&inner.outbox.app_id);
         let deadline = tokio::time::Instant::now() + timeout;

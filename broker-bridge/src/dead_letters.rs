@@ -49,11 +49,20 @@ impl DeadLetter {
                 .unwrap_or_default()
         };
         let kind = Some(text("cloudEvents_type")).filter(|k| !k.is_empty());
+        let mut reason = text(header::REASON);
+        if reason.is_empty() {
+            // Dead-lettered by the broker itself, which gives its reason in its own words.
+            reason = match text("x-first-death-reason").as_str() {
+                "" => "unknown (no reason header)".to_owned(),
+                "delivery_limit" => "redelivered too often (its consumer kept crashing on it)".to_owned(),
+                other => format!("dead-lettered by the broker: {other}"),
+            };
+        }
         Self {
             queue: queue.to_owned(),
             id: properties.message_id().as_ref().map(|m| m.to_string()),
             kind,
-            reason: text(header::REASON),
+            reason,
             check: text(header::CHECK),
             pointer: text(header::POINTER),
             schema: text(header::SCHEMA),

@@ -17,6 +17,9 @@ pub(crate) struct Outbox {
     pub source: String,
     /// AMQP `app_id`: the service name.
     pub app_id: String,
+    /// What this service sends is refused above this size. Copies of received messages (retries,
+    /// dead letters) are exempt: they must be able to leave however large they came.
+    pub max_message_bytes: usize,
 }
 
 impl Outbox {
@@ -34,6 +37,12 @@ impl Outbox {
             kind: M::TYPE,
             rejection: Box::new(rejection),
         })?;
+        if payload.bytes.len() > self.max_message_bytes {
+            return Err(PublishError::TooLarge {
+                size: payload.bytes.len(),
+                limit: self.max_message_bytes,
+            });
+        }
         let mut envelope = self.envelope(M::TYPE, message.subject());
         let bytes = envelope.describe(payload);
         Ok((envelope, bytes))

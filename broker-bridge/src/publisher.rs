@@ -75,7 +75,6 @@ struct Shared {
     window: Arc<Semaphore>,
     window_size: u32,
     confirm_timeout: Duration,
-    max_message_bytes: usize,
     closed: AtomicBool,
     /// Last time a dropped receipt's failure was logged; keeps a flood of failures to one line a second.
     last_logged: std::sync::Mutex<Option<Instant>>,
@@ -97,7 +96,6 @@ impl Publisher {
         link: Link,
         window: usize,
         confirm_timeout: Duration,
-        max_message_bytes: usize,
     ) -> Self {
         let window_size = u32::try_from(window).unwrap_or(u32::MAX);
         let shared = Arc::new(Shared {
@@ -108,7 +106,6 @@ impl Publisher {
             window: Arc::new(Semaphore::new(window_size as usize)),
             window_size,
             confirm_timeout,
-            max_message_bytes,
             closed: AtomicBool::new(false),
             last_logged: std::sync::Mutex::new(None),
         });
@@ -121,12 +118,6 @@ impl Publisher {
     /// unconfirmed messages is full or the connection is being recovered.
     pub(crate) async fn publish(&self, message: Outgoing) -> Result<Receipt, PublishError> {
         let shared = &self.shared;
-        if message.payload.len() > shared.max_message_bytes {
-            return Err(PublishError::TooLarge {
-                size: message.payload.len(),
-                limit: shared.max_message_bytes,
-            });
-        }
         if shared.closed.load(Ordering::Acquire) {
             return Err(PublishError::ShutDown);
         }
