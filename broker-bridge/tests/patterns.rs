@@ -399,6 +399,10 @@ async fn malformed_and_unknown_messages_are_dead_lettered_not_dropped() {
     assert_eq!(letters[1].0, "unknown message type");
     assert_eq!(letters[1].1, "type");
     assert!(letters[1].2.contains(Lookup::TYPE), "{}", letters[1].2);
+    // Counted once the broker confirmed each copy, which may be a moment after it shows.
+    broker_bridge::testing::wait_until("both counted", WAIT, || worker.stats().rejected == 2)
+        .await
+        .unwrap();
     let stats = worker.stats();
     assert_eq!((stats.rejected, stats.dead_lettered, stats.handled), (2, 2, 0), "{stats:?}");
 }

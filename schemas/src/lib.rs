@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod asyncapi;
 pub mod catalog;
 pub mod check;
 pub mod codec;
