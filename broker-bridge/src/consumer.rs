@@ -208,6 +208,12 @@ async fn subscribe(
 }
 
 async fn consume(consumer: &Consumer, channel: &LinkedChannel, mut stream: lapin::Consumer) -> Ended {
+    // Anything awaited on the channel may hang for good if its connection's recovery is stuck;
+    // once the link has replaced that connection, this worker subscribes again on the new one.
+    // Handlers are never cut short: only waits on the channel itself race this.
+    let replaced = consumer.link.replaced(channel);
+    tokio::pin!(replaced);
+    let lost = || Ended::Lost("the connection was replaced".into());
     let mut unacked = Unacked::default();
     loop {
         if consumer.shutdown.is_cancelled() {
@@ -221,14 +227,19 @@ async fn consume(consumer: &Consumer, channel: &LinkedChannel, mut stream: lapin
             None if unacked.count > 0 => tokio::select! {
                 next = stream.next() => next,
                 _ = tokio::time::sleep(ACK_IDLE) => {
-                    unacked.flush().await;
+                    tokio::select! {
+                        () = unacked.flush() => {}
+                        () = &mut replaced => return lost(),
+                    }
                     continue;
                 }
                 _ = consumer.shutdown.cancelled() => continue,
+                () = &mut replaced => return lost(),
             },
             None => tokio::select! {
                 next = stream.next() => next,
                 _ = consumer.shutdown.cancelled() => continue,
+                () = &mut replaced => return lost(),
             },
         };
         let delivery = match next {
@@ -247,24 +258,31 @@ async fn consume(consumer: &Consumer, channel: &LinkedChannel, mut stream: lapin
                 let reason = if channel.status().connected() {
                     "the broker cancelled the consumer (queue deleted?)"
                 } else {
-                    "its channel closed (the connection was replaced?)"
+                    "its channel closed"
                 };
                 return Ended::Lost(reason.into());
             }
         };
-        match handle(consumer, &delivery).await {
-            Settle::Ack => unacked.push(delivery.acker).await,
-            Settle::Requeue => {
-                unacked.flush().await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let requeue = BasicNackOptions {
-                    multiple: false,
-                    requeue: true,
-                };
-                if let Err(error) = delivery.acker.nack(requeue).await {
-                    debug!(%error, "nack failed; the broker redelivers after recovery");
+        let settle = handle(consumer, &delivery).await;
+        let settled = async {
+            match settle {
+                Settle::Ack => unacked.push(delivery.acker).await,
+                Settle::Requeue => {
+                    unacked.flush().await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let requeue = BasicNackOptions {
+                        multiple: false,
+                        requeue: true,
+                    };
+                    if let Err(error) = delivery.acker.nack(requeue).await {
+                        debug!(%error, "nack failed; the broker redelivers after recovery");
+                    }
                 }
             }
+        };
+        tokio::select! {
+            () = settled => {}
+            () = &mut replaced => return lost(),
         }
     }
 }

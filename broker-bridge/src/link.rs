@@ -43,6 +43,8 @@ pub(crate) struct Link {
 struct Shared {
     state: watch::Sender<LinkState>,
     current: watch::Sender<Arc<Connection>>,
+    /// The connection's name, `service/instance`, for logs.
+    name: String,
     uri: AMQPUri,
     properties: ConnectionProperties,
 }
@@ -79,6 +81,24 @@ impl Link {
         self.is_current_connection(&channel.connection)
     }
 
+    /// Changes the state, logging the change.
+    fn set(&self, now: LinkState) {
+        let before = self.shared.state.send_replace(now);
+        if before == now {
+            return;
+        }
+        let connection = &self.shared.name;
+        match now {
+            LinkState::Connected if before == LinkState::Recovering => {
+                info!(%connection, "broker connection recovered")
+            }
+            LinkState::Connected => info!(%connection, "broker connection up"),
+            LinkState::Recovering => warn!(%connection, "broker connection lost; recovering"),
+            LinkState::Closed => info!(%connection, "broker connection closed"),
+            LinkState::Connecting => {}
+        }
+    }
+
     fn is_current_connection(&self, connection: &Arc<Connection>) -> bool {
         Arc::ptr_eq(&self.shared.current.borrow(), connection)
     }
@@ -89,7 +109,7 @@ impl Link {
 
     /// Records a deliberate close at once, rather than when the status is next polled.
     pub(crate) fn closed(&self) {
-        set(&self.shared.state, LinkState::Closed);
+        self.set(LinkState::Closed);
     }
 
     /// After `error` on `channel`: waits until lapin has recovered the channel. Returns the error
@@ -100,14 +120,12 @@ impl Link {
         channel: &LinkedChannel,
         error: lapin::Error,
     ) -> Result<(), lapin::Error> {
-        let mut current = self.shared.current.subscribe();
-        let replaced = current.wait_for(|c| !Arc::ptr_eq(c, &channel.connection));
         let error = tokio::select! {
             outcome = channel.wait_for_recovery(error) => match outcome {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
             },
-            _ = replaced => return Err(replaced_connection()),
+            () = self.replaced(channel) => return Err(replaced_connection()),
         };
         // lapin has no recovery notifier for errors raised before recovery started; our own view
         // of the connection decides whether to wait.
@@ -131,6 +149,13 @@ impl Link {
             // The channel may come back without the link state changing; look again soon.
             let _ = tokio::time::timeout(Duration::from_millis(50), state.changed()).await;
         }
+    }
+
+    /// Completes once `channel`'s connection has been replaced. Anything awaited on a channel of
+    /// a stuck connection may never complete by itself: race it against this.
+    pub(crate) async fn replaced(&self, channel: &LinkedChannel) {
+        let mut current = self.shared.current.subscribe();
+        let _ = current.wait_for(|c| !Arc::ptr_eq(c, &channel.connection)).await;
     }
 
     /// Replaces the connection with a fresh one, as after a stuck recovery. The old connection is
@@ -170,6 +195,7 @@ impl Link {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         error!(
+            connection = %self.shared.name,
             "the broker answers but the connection's recovery is stuck (amqp-rs/lapin#450); \
              replacing the connection"
         );
@@ -192,7 +218,7 @@ impl std::ops::Deref for LinkedChannel {
 }
 
 /// What waiting on a channel of a replaced connection ends with.
-fn replaced_connection() -> lapin::Error {
+pub(crate) fn replaced_connection() -> lapin::Error {
     lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed).into()
 }
 
@@ -223,8 +249,9 @@ pub(crate) async fn connect(config: &BridgeConfig) -> Result<Link, BridgeError> 
         uri.query.heartbeat = Some(config.heartbeat_secs);
     }
     let policy = config.reconnect;
+    let name = format!("{}/{}", config.service, config.instance);
     let properties = ConnectionProperties::default()
-        .with_connection_name(format!("{}/{}", config.service, config.instance).into())
+        .with_connection_name(name.as_str().into())
         .configure_backoff(move |backoff| {
             backoff
                 .with_min_delay(policy.min_delay)
@@ -245,6 +272,7 @@ pub(crate) async fn connect(config: &BridgeConfig) -> Result<Link, BridgeError> 
         shared: Arc::new(Shared {
             state: watch::Sender::new(LinkState::Connecting),
             current: watch::Sender::new(connection.clone()),
+            name,
             uri,
             properties,
         }),
@@ -283,7 +311,7 @@ async fn follow_state(link: Link, connection: Arc<Connection>) {
         if !link.is_current_connection(&connection) {
             return;
         }
-        set(state, now);
+        link.set(now);
         if now == LinkState::Closed {
             return;
         }
@@ -299,21 +327,6 @@ async fn follow_state(link: Link, connection: Arc<Connection>) {
 }
 
 /// Changes the state, logging the change.
-fn set(state: &watch::Sender<LinkState>, now: LinkState) {
-    let before = state.send_replace(now);
-    if before == now {
-        return;
-    }
-    match now {
-        LinkState::Connected if before == LinkState::Recovering => {
-            info!("broker connection recovered")
-        }
-        LinkState::Connected => info!("broker connection up"),
-        LinkState::Recovering => warn!("broker connection lost; recovering"),
-        LinkState::Closed => info!("broker connection closed"),
-        LinkState::Connecting => {}
-    }
-}
 
 /// How long recovery has been going on, and when to check it with a fresh connection.
 #[derive(Default)]

@@ -20,7 +20,7 @@ use tracing::{debug, warn};
 
 use crate::envelope::Envelope;
 use crate::error::{BridgeError, PublishError};
-use crate::link::{Link, LinkedChannel};
+use crate::link::{self, Link, LinkedChannel};
 
 /// One message as it goes on the wire.
 #[derive(Debug)]
@@ -84,6 +84,8 @@ struct Shared {
 struct Pending {
     message: Outgoing,
     confirm: PublisherConfirm,
+    /// The channel it went out on.
+    channel: Arc<LinkedChannel>,
     _slot: OwnedSemaphorePermit,
     outcome: oneshot::Sender<Result<(), PublishError>>,
 }
@@ -127,12 +129,13 @@ impl Publisher {
             .acquire_owned()
             .await
             .map_err(|_| PublishError::ShutDown)?;
-        let confirm = shared.send(&message).await?;
+        let (confirm, channel) = shared.send(&message).await?;
         let (outcome, receipt) = oneshot::channel();
         self.tracker
             .send(Pending {
                 message,
                 confirm,
+                channel,
                 _slot: slot,
                 outcome,
             })
@@ -183,27 +186,34 @@ fn is_channel_fault(error: &lapin::Error) -> bool {
 
 impl Shared {
     /// Puts the message on the wire, waiting for the connection to come back as long as it takes.
-    async fn send(&self, message: &Outgoing) -> Result<PublisherConfirm, PublishError> {
+    /// Returns the confirm to wait for and the channel it will come on.
+    async fn send(
+        &self,
+        message: &Outgoing,
+    ) -> Result<(PublisherConfirm, Arc<LinkedChannel>), PublishError> {
         loop {
             let properties = match &message.properties {
                 Properties::Envelope(envelope) => envelope.to_properties(&self.app_id),
                 Properties::Given(properties) => properties.clone(),
             };
             let channel = self.channel.load_full();
-            let result = channel
-                .basic_publish(
-                    message.exchange.clone(),
-                    message.routing_key.clone(),
-                    BasicPublishOptions {
-                        mandatory: message.mandatory,
-                        immediate: false,
-                    },
-                    &message.payload,
-                    properties,
-                )
-                .await;
+            let publish = channel.basic_publish(
+                message.exchange.clone(),
+                message.routing_key.clone(),
+                BasicPublishOptions {
+                    mandatory: message.mandatory,
+                    immediate: false,
+                },
+                &message.payload,
+                properties,
+            );
+            let result = tokio::select! {
+                biased;
+                result = publish => result,
+                () = self.link.replaced(&channel) => Err(link::replaced_connection()),
+            };
             match result {
-                Ok(confirm) => return Ok(confirm),
+                Ok(confirm) => return Ok((confirm, channel)),
                 Err(error) => {
                     if self.closed.load(Ordering::Acquire) {
                         return Err(PublishError::ShutDown);
@@ -243,9 +253,12 @@ impl Shared {
     async fn settle(&self, mut pending: Pending) {
         let mut channel_faults = 0;
         let outcome = loop {
-            let retry_reason = match tokio::time::timeout(self.confirm_timeout, &mut pending.confirm)
-                .await
-            {
+            let confirmed = tokio::select! {
+                biased;
+                confirmed = tokio::time::timeout(self.confirm_timeout, &mut pending.confirm) => confirmed,
+                () = self.link.replaced(&pending.channel) => Ok(Err(link::replaced_connection())),
+            };
+            let retry_reason = match confirmed {
                 Ok(Ok(Confirmation::Ack(None) | Confirmation::NotRequested)) => break Ok(()),
                 Ok(Ok(Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)))) => {
                     break Err(PublishError::Unroutable {
@@ -273,7 +286,7 @@ impl Shared {
                 "publishing again"
             );
             match self.send(&pending.message).await {
-                Ok(confirm) => pending.confirm = confirm,
+                Ok((confirm, channel)) => (pending.confirm, pending.channel) = (confirm, channel),
                 Err(error) => break Err(error),
             }
         };
