@@ -326,8 +326,6 @@ async fn follow_state(link: Link, connection: Arc<Connection>) {
     }
 }
 
-/// Changes the state, logging the change.
-
 /// How long recovery has been going on, and when to check it with a fresh connection.
 #[derive(Default)]
 struct Stall {

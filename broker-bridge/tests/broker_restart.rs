@@ -16,12 +16,7 @@ const MESSAGES: u32 = 6_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_mid_stream_loses_nothing_and_resumes_within_two_seconds() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            std::env::var("RUST_LOG").unwrap_or_else(|_| format!("info,{}", broker_bridge::QUIET_LOG_DIRECTIVES)),
-        ))
-        .with_test_writer()
-        .try_init();
+    common::init_logs();
     let mut node = PrivateNode::start().await.expect("private node boots");
     let config = |service: &str| {
         let mut config = BridgeConfig::new(service);

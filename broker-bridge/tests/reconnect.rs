@@ -153,12 +153,7 @@ async fn a_consumer_whose_queue_is_deleted_subscribes_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_connection_carries_everything_over() {
     const COUNT: u32 = 5_000;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            std::env::var("RUST_LOG").unwrap_or_else(|_| format!("info,{}", broker_bridge::QUIET_LOG_DIRECTIVES)),
-        ))
-        .with_test_writer()
-        .try_init();
+    common::init_logs();
     let vhost = TestVhost::create().await.unwrap();
     let producer = vhost.connect("simulator").await.unwrap();
     let consumer = vhost.connect("tracker").await.unwrap();

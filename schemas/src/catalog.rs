@@ -186,6 +186,26 @@ impl Catalog {
         Catalog::parse(&text)
     }
 
+    /// Copies the schema directory `from` (the catalog and its domains' folders, nothing else)
+    /// into `to`: to check a change before making it, or in tests.
+    pub fn copy_dir(from: &Path, to: &Path) -> Result<(), CatalogError> {
+        let catalog = Catalog::load(from)?;
+        let io = |path: PathBuf| move |source| CatalogError::Read { path, source };
+        std::fs::copy(from.join(CATALOG_FILE), to.join(CATALOG_FILE)).map_err(io(from.join(CATALOG_FILE)))?;
+        let domains: BTreeSet<&str> = catalog.messages.iter().map(|m| m.domain_and_name().0).collect();
+        for domain in domains {
+            std::fs::create_dir_all(to.join(domain)).map_err(io(to.join(domain)))?;
+            for entry in std::fs::read_dir(from.join(domain)).map_err(io(from.join(domain)))? {
+                let path = entry.map_err(io(from.join(domain)))?.path();
+                if path.is_file() {
+                    let target = to.join(domain).join(path.file_name().unwrap_or_default());
+                    std::fs::copy(&path, target).map_err(io(path.clone()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Parses and validates catalog text.
     pub fn parse(text: &str) -> Result<Catalog, CatalogError> {
         let catalog: Catalog =

@@ -1,7 +1,6 @@
 //! The AsyncAPI document: complete for the catalog, every channel bound to the right exchange,
 //! every reference resolvable, and the committed `schemas/asyncapi.json` up to date.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -20,26 +19,10 @@ fn generated() -> (Catalog, String, Value) {
     (catalog, text, doc)
 }
 
-/// A copy of the schema directory: `catalog.toml` and the folders of the catalog's domains.
+/// A copy of the schema directory, to change.
 fn copy() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    fs::copy(
-        shipped().join("catalog.toml"),
-        tmp.path().join("catalog.toml"),
-    )
-    .unwrap();
-    let catalog = Catalog::load(&shipped()).unwrap();
-    let domains: BTreeSet<&str> = catalog
-        .messages
-        .iter()
-        .map(|m| m.domain_and_name().0)
-        .collect();
-    for domain in domains {
-        fs::create_dir(tmp.path().join(domain)).unwrap();
-        for file in fs::read_dir(shipped().join(domain)).unwrap().flatten() {
-            fs::copy(file.path(), tmp.path().join(domain).join(file.file_name())).unwrap();
-        }
-    }
+    Catalog::copy_dir(&shipped(), tmp.path()).unwrap();
     tmp
 }
 

@@ -11,23 +11,10 @@ fn shipped() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A copy of the schema directory: `catalog.toml` and the folders of the catalog's domains.
+/// A copy of the schema directory, to change.
 fn copy() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    fs::copy(
-        shipped().join("catalog.toml"),
-        tmp.path().join("catalog.toml"),
-    )
-    .unwrap();
-    let catalog = Catalog::load(&shipped()).unwrap();
-    let domains: std::collections::BTreeSet<&str> =
-        catalog.messages.iter().map(|m| m.domain_and_name().0).collect();
-    for domain in domains {
-        fs::create_dir(tmp.path().join(domain)).unwrap();
-        for file in fs::read_dir(shipped().join(domain)).unwrap().flatten() {
-            fs::copy(file.path(), tmp.path().join(domain).join(file.file_name())).unwrap();
-        }
-    }
+    Catalog::copy_dir(&shipped(), tmp.path()).unwrap();
     tmp
 }
 

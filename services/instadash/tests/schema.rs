@@ -17,27 +17,10 @@ fn check(dir: &Path) -> Output {
         .expect("instadash runs")
 }
 
-/// `catalog.toml` and the schema folders of a directory, copied.
+/// A copy of a schema directory, to change.
 fn copy_of(dir: &Path) -> tempfile::TempDir {
     let copy = tempfile::tempdir().unwrap();
-    for entry in fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        if path.is_file() && name == "catalog.toml" {
-            fs::copy(&path, copy.path().join(&name)).unwrap();
-        }
-        let is_schema_folder = path.is_dir()
-            && fs::read_dir(&path).unwrap().flatten().any(|f| {
-                let file = f.file_name().to_string_lossy().into_owned();
-                file.ends_with(".schema.json") || file.ends_with(".avsc")
-            });
-        if is_schema_folder {
-            fs::create_dir(copy.path().join(&name)).unwrap();
-            for file in fs::read_dir(&path).unwrap().flatten() {
-                fs::copy(file.path(), copy.path().join(&name).join(file.file_name())).unwrap();
-            }
-        }
-    }
+    instadash_schemas::Catalog::copy_dir(dir, copy.path()).unwrap();
     copy
 }
 
