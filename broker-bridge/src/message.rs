@@ -26,6 +26,9 @@ pub trait Message: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// version travels in `dataschema`, so readers of one version accept compatible others).
     const TYPE: &'static str;
 
+    /// The schema version of this Rust type (1, 2, ...), as services announce what they offer.
+    const VERSION: u32 = 1;
+
     /// The entity the event is about (e.g. a vehicle id). It becomes the CloudEvents `subject` and
     /// the last word of the routing key, so subscribers can bind to one entity.
     fn subject(&self) -> Option<String> {

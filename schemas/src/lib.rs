@@ -72,11 +72,9 @@ impl Encoding {
 }
 
 /// A Rust type bound to one version of one message type of the contract. Its CloudEvents `type`
-/// (version-free: `instadash.<domain>.<name>`) and `subject` are those of its
+/// (version-free: `instadash.<domain>.<name>`), schema `VERSION` and `subject` are those of its
 /// [`broker_bridge::Message`] side.
 pub trait Contract: broker_bridge::Message {
-    /// Schema version of this binding (1, 2, ...), carried in CloudEvents `dataschema`.
-    const VERSION: u32;
     /// Wire encodings this binding supports, the default first.
     const ENCODINGS: &'static [Encoding];
     /// The JSON Schema text of this version, if it has one (include_str! of the file).
@@ -136,7 +134,6 @@ macro_rules! contract {
         }
     ) => {
         impl $crate::Contract for $ty {
-            const VERSION: u32 = $version;
             const ENCODINGS: &'static [$crate::Encoding] = &[$($crate::Encoding::$enc),+];
             const JSON_SCHEMA: Option<&'static str> = Some(include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"), "/", $file, ".v", $version, ".schema.json"
@@ -151,6 +148,7 @@ macro_rules! contract {
 
         impl ::broker_bridge::Message for $ty {
             const TYPE: &'static str = $type_;
+            const VERSION: u32 = $version;
             $(
                 fn subject(&self) -> Option<String> {
                     Some(self.$subject.clone())
