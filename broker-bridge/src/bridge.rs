@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::config::BridgeConfig;
+use crate::discovery::{self, Directory, Presence};
 use crate::envelope::{self, Envelope, header};
 use crate::error::{BridgeError, PublishError, RequestError};
 use crate::link::{self, Link, LinkState};
@@ -39,6 +40,9 @@ struct Inner {
     shutdown: CancellationToken,
     consumers: TaskTracker,
     stats: Arc<Stats>,
+    presence: Arc<Presence>,
+    /// Ends the presence task once the instance has said goodbye.
+    leave: CancellationToken,
 }
 
 /// Default time a request waits for its answer.
@@ -59,12 +63,28 @@ impl Bridge {
             config.confirm_window,
             config.confirm_timeout,
         );
+        let presence = Arc::new(Presence::new(
+            config.service.clone(),
+            config.instance.to_string(),
+            config.service_version.clone(),
+            config.heartbeat_interval,
+        ));
         let outbox = Outbox {
             publisher,
             source: format!("/{}/{}", config.service, config.instance),
             app_id: config.service.clone(),
             max_message_bytes: config.max_message_bytes,
+            presence: presence.clone(),
         };
+        let stats = Arc::<Stats>::default();
+        let leave = CancellationToken::new();
+        tokio::spawn(discovery::keep_present(
+            presence.clone(),
+            link.clone(),
+            outbox.clone(),
+            stats.clone(),
+            leave.clone(),
+        ));
         info!(service = %config.service, instance = %config.instance, "on the bus");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -75,13 +95,26 @@ impl Bridge {
                 declared_work: Mutex::default(),
                 shutdown: CancellationToken::new(),
                 consumers: TaskTracker::new(),
-                stats: Arc::default(),
+                stats,
+                presence,
+                leave,
             }),
         })
     }
 
     pub fn config(&self) -> &BridgeConfig {
         &self.inner.config
+    }
+
+    /// Every service instance on the bus, kept current: who, which version, what it offers, whether
+    /// it is live. Complete within moments (live instances answer its ping).
+    pub async fn directory(&self) -> Result<Directory, BridgeError> {
+        let inner = &self.inner;
+        discovery::open_directory(inner.link.clone(), inner.outbox.clone(), inner.config.service.clone()).await
+    }
+
+    pub(crate) fn presence(&self) -> &Presence {
+        &self.inner.presence
     }
 
     /// What this instance has consumed so far, and what became of it.
@@ -262,6 +295,11 @@ impl Bridge {
     /// every outstanding confirm, then closes the connection.
     pub async fn shutdown(&self) -> Result<(), BridgeError> {
         let inner = &self.inner;
+        // Directories drop this instance at once, rather than when its connection is gone.
+        if let Ok(receipt) = inner.outbox.broadcast(&inner.presence.goodbye()).await {
+            let _ = tokio::time::timeout(inner.config.confirm_timeout, receipt.confirmed()).await;
+        }
+        inner.leave.cancel();
         inner.shutdown.cancel();
         inner.consumers.close();
         if tokio::time::timeout(Duration::from_secs(30), inner.consumers.wait())

@@ -22,6 +22,9 @@ pub struct BridgeArgs {
     /// Instance id (UUID); a fresh UUID v7 when not given.
     #[arg(long, env = "INSTADASH_INSTANCE")]
     pub instance: Option<Uuid>,
+    /// The version this instance announces (two versions of a service can run side by side).
+    #[arg(long, env = "INSTADASH_SERVICE_VERSION")]
+    pub service_version: Option<String>,
     /// Deliveries the broker may send ahead of acknowledgement, per consumer.
     #[arg(long, env = "INSTADASH_PREFETCH")]
     pub prefetch: Option<u16>,
@@ -46,6 +49,8 @@ struct FileConfig {
     amqp_url: Option<String>,
     service: Option<String>,
     instance: Option<Uuid>,
+    service_version: Option<String>,
+    heartbeat_interval_ms: Option<u64>,
     prefetch: Option<u16>,
     confirm_window: Option<usize>,
     reconnect_min_ms: Option<u64>,
@@ -80,6 +85,11 @@ pub struct BridgeConfig {
     pub amqp_url: String,
     pub service: String,
     pub instance: Uuid,
+    /// The version this instance announces.
+    pub service_version: String,
+    /// How often this instance says it is alive (discovery); three missed heartbeats mark it
+    /// unresponsive in every directory.
+    pub heartbeat_interval: Duration,
     pub prefetch: u16,
     pub confirm_window: usize,
     pub reconnect: ReconnectPolicy,
@@ -103,6 +113,8 @@ impl BridgeConfig {
             amqp_url: DEFAULT_AMQP_URL.to_owned(),
             service: service.into(),
             instance: Uuid::now_v7(),
+            service_version: env!("CARGO_PKG_VERSION").to_owned(),
+            heartbeat_interval: Duration::from_secs(2),
             prefetch: 300,
             confirm_window: 256,
             reconnect: ReconnectPolicy {
@@ -173,6 +185,12 @@ impl BridgeConfig {
         if let Some(delay) = file.retry_delay_ms {
             config.retry.delay = ms(delay);
         }
+        if let Some(version) = args.service_version.clone().or(file.service_version) {
+            config.service_version = version;
+        }
+        if let Some(ms) = file.heartbeat_interval_ms {
+            config.heartbeat_interval = Duration::from_millis(ms);
+        }
         if let Some(window) = file.dedup_window {
             config.dedup_window = window;
         }
@@ -193,6 +211,9 @@ impl BridgeConfig {
         };
         if self.service.is_empty() || !self.service.chars().all(is_name_char) {
             return invalid("service", "use letters, digits, '-' and '_' only");
+        }
+        if self.heartbeat_interval < Duration::from_secs(1) {
+            return invalid("heartbeat_interval_ms", "must be at least 1000");
         }
         if self.prefetch == 0 {
             return invalid("prefetch", "must be at least 1");
@@ -252,6 +273,8 @@ impl std::fmt::Debug for BridgeConfig {
             .field("amqp_url", &self.redacted_url())
             .field("service", &self.service)
             .field("instance", &self.instance)
+            .field("service_version", &self.service_version)
+            .field("heartbeat_interval", &self.heartbeat_interval)
             .field("prefetch", &self.prefetch)
             .field("confirm_window", &self.confirm_window)
             .field("reconnect", &self.reconnect)

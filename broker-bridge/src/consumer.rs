@@ -64,6 +64,8 @@ pub(crate) struct Route {
     pub call: RouteFn,
     /// A request's failure is answered to the caller at once instead of being retried.
     pub answers: bool,
+    /// The schema version of the handled type, as the instance announces it.
+    pub version: u32,
 }
 
 /// A queue to consume, how it is bound, and which handler takes which event type.

@@ -1,12 +1,15 @@
 //! Turning typed messages into wire messages: the envelope (id, source, time, trace) and the
 //! routing, in one place for everything the bridge sends.
 
+use std::sync::Arc;
+
 use lapin::BasicProperties;
 use lapin::types::ShortString;
 
+use crate::discovery::{Offer, Presence};
 use crate::envelope::Envelope;
 use crate::error::PublishError;
-use crate::message::Message;
+use crate::message::{self, Message};
 use crate::publisher::{Outgoing, Properties, Publisher, Receipt};
 use crate::trace_context;
 
@@ -20,6 +23,8 @@ pub(crate) struct Outbox {
     /// What this service sends is refused above this size. Copies of received messages (retries,
     /// dead letters) are exempt: they must be able to leave however large they came.
     pub max_message_bytes: usize,
+    /// What this instance announces; every type it sends is among its offers.
+    pub presence: Arc<Presence>,
 }
 
 impl Outbox {
@@ -55,6 +60,7 @@ impl Outbox {
         routing_key: String,
     ) -> Result<Receipt, PublishError> {
         let (envelope, payload) = self.prepare(message)?;
+        self.presence.offer(Offer::Produces, M::TYPE, M::VERSION);
         self.publisher
             .publish(Outgoing {
                 exchange: ShortString::from(exchange),
@@ -62,6 +68,22 @@ impl Outbox {
                 properties: Properties::Envelope(envelope),
                 payload,
                 mandatory: true,
+            })
+            .await
+    }
+
+    /// Publishes an event that may have no subscriber at all (discovery's own messages): not
+    /// `mandatory`, so nobody listening is not an error.
+    pub(crate) async fn broadcast<M: Message>(&self, message: &M) -> Result<Receipt, PublishError> {
+        let (envelope, payload) = self.prepare(message)?;
+        let routing_key = message::routing_key(M::TYPE, envelope.subject.as_deref());
+        self.publisher
+            .publish(Outgoing {
+                exchange: ShortString::from(crate::topology::EVENTS),
+                routing_key: ShortString::from(routing_key),
+                properties: Properties::Envelope(envelope),
+                payload,
+                mandatory: false,
             })
             .await
     }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::bridge::{Bridge, Target};
 use crate::consumer::{self, Consumer, ConsumerSpec, Delivered, Failure, Handled, Route, RouteFn};
 use crate::dedup::DedupWindow;
+use crate::discovery::Offer;
 use crate::error::BridgeError;
 use crate::message::{self, Incoming, Message, RawPayload};
 use crate::topology::{self, QueueKind};
@@ -56,7 +57,14 @@ impl Subscription {
                     .map_err(|e| Failure::Handler(format!("{e:#}")))
             })
         });
-        self.routes.insert(M::TYPE, Route { call, answers: false });
+        self.routes.insert(
+            M::TYPE,
+            Route {
+                call,
+                answers: false,
+                version: M::VERSION,
+            },
+        );
         self
     }
 
@@ -86,7 +94,14 @@ impl Subscription {
                 })
             })
         });
-        self.routes.insert(Q::TYPE, Route { call, answers: true });
+        self.routes.insert(
+            Q::TYPE,
+            Route {
+                call,
+                answers: true,
+                version: Q::VERSION,
+            },
+        );
         self
     }
 
@@ -120,6 +135,7 @@ impl Subscription {
             )));
         }
         let bindings = self.bindings();
+        self.announce_offers();
         let config = self.bridge.config();
         let family = self.bridge.family(self.queue, self.kind);
         let bridge = self.bridge.clone();
@@ -144,6 +160,22 @@ impl Subscription {
             stats,
         });
         consumer::start(consumer, tasks).await
+    }
+
+    /// Tells discovery what this subscription takes.
+    fn announce_offers(&self) {
+        let presence = self.bridge.presence();
+        if let Target::Work(queue) = &self.target {
+            presence.offer_work_queue(queue);
+        }
+        for (kind, route) in &self.routes {
+            let offer = match (&self.target, route.answers) {
+                (_, true) => Offer::Request,
+                (Target::Inbox(_), false) => Offer::Command,
+                (Target::Events | Target::Work(_), false) => Offer::Consumes,
+            };
+            presence.offer(offer, kind, route.version);
+        }
     }
 
     fn bindings(&self) -> Vec<(String, String)> {

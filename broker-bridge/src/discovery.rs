@@ -1,0 +1,689 @@
+//! Discovery through the broker, with no registry to run: every instance announces itself (who it
+//! is and what it offers), says it is alive at an interval, and says goodbye when it leaves. A
+//! [`Directory`] collects that and asks live instances to announce themselves again when it starts,
+//! so it is complete within moments.
+//!
+//! Liveness comes from the broker too: each instance holds an exclusive *presence* queue, which the
+//! broker deletes the moment the instance's connection is gone (a killed process included). A
+//! directory that misses an instance's heartbeats asks the broker about that queue: gone means the
+//! instance is gone; still held means the process is alive but not answering (stopped, hung).
+//!
+//! Traffic per instance is a heartbeat per interval, plus one announcement per directory that
+//! starts; it does not grow with the number of instances. Only directories receive it all.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+use lapin::types::FieldTable;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::envelope::Envelope;
+use crate::error::BridgeError;
+use crate::link::{Link, LinkState};
+use crate::message::{Message, RawPayload};
+use crate::outbox::Outbox;
+use crate::topology::EVENTS;
+
+// ---- on the wire (schemas/platform/*.schema.json) ---------------------------------------------
+
+/// What an instance offers: the message types it consumes and produces with their versions, the
+/// commands and requests its inbox takes, the work queues it works on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offers {
+    pub consumes: Vec<TypeVersions>,
+    pub produces: Vec<TypeVersions>,
+    pub commands: Vec<TypeVersions>,
+    pub requests: Vec<TypeVersions>,
+    pub work_queues: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeVersions {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub versions: Vec<u32>,
+}
+
+/// `instadash.platform.service-announced`: an instance is on the bus, and what it offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub service: String,
+    pub instance: String,
+    pub version: String,
+    pub host: String,
+    pub pid: u32,
+    pub started_at_ms: i64,
+    pub offers: Offers,
+}
+
+impl Message for Announcement {
+    const TYPE: &'static str = "instadash.platform.service-announced";
+    fn subject(&self) -> Option<String> {
+        Some(self.service.clone())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Ok,
+    Degraded,
+    Draining,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeartbeatLink {
+    Connected,
+    Recovering,
+}
+
+/// `instadash.platform.service-heartbeat`: an instance is alive, with a digest of its load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub service: String,
+    pub instance: String,
+    pub time_ms: i64,
+    pub interval_s: u32,
+    pub uptime_s: u64,
+    pub health: Health,
+    pub link: HeartbeatLink,
+    pub in_flight: u32,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub errors: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
+}
+
+impl Message for Heartbeat {
+    const TYPE: &'static str = "instadash.platform.service-heartbeat";
+    fn subject(&self) -> Option<String> {
+        Some(self.service.clone())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GoodbyeReason {
+    Shutdown,
+    Restart,
+    FatalError,
+}
+
+/// `instadash.platform.service-goodbye`: an instance leaves on purpose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Goodbye {
+    pub service: String,
+    pub instance: String,
+    pub time_ms: i64,
+    pub uptime_s: u64,
+    pub reason: GoodbyeReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Message for Goodbye {
+    const TYPE: &'static str = "instadash.platform.service-goodbye";
+    fn subject(&self) -> Option<String> {
+        Some(self.service.clone())
+    }
+}
+
+/// `instadash.platform.directory-ping`: every live instance announces itself again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirectoryPing {
+    pub from_service: String,
+    pub sent_at_ms: i64,
+}
+
+impl Message for DirectoryPing {
+    const TYPE: &'static str = "instadash.platform.directory-ping";
+}
+
+/// The queue that exists exactly as long as the instance's connection: the broker's own word on
+/// whether the instance is there.
+pub fn presence_queue(service: &str, instance: &str) -> String {
+    format!("instadash.presence.{service}.{instance}")
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+// ---- this instance's side ------------------------------------------------------------------
+
+/// What this instance announces, kept up to date as it subscribes and sends.
+pub(crate) struct Presence {
+    pub service: String,
+    pub instance: String,
+    pub version: String,
+    pub interval: Duration,
+    started: Instant,
+    started_at_ms: i64,
+    offers: Mutex<OfferSets>,
+    /// Woken when the offers change, so the instance announces them.
+    changed: Notify,
+}
+
+#[derive(Default)]
+struct OfferSets {
+    consumes: BTreeSet<(&'static str, u32)>,
+    produces: BTreeSet<(&'static str, u32)>,
+    commands: BTreeSet<(&'static str, u32)>,
+    requests: BTreeSet<(&'static str, u32)>,
+    work_queues: BTreeSet<String>,
+}
+
+/// Which list of [`Offers`] a type goes to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Offer {
+    Consumes,
+    Produces,
+    Command,
+    Request,
+}
+
+impl Presence {
+    pub(crate) fn new(service: String, instance: String, version: String, interval: Duration) -> Self {
+        Self {
+            service,
+            instance,
+            version,
+            interval,
+            started: Instant::now(),
+            started_at_ms: now_ms(),
+            offers: Mutex::default(),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Records that this instance offers `kind` (version `version`); announces again if new.
+    pub(crate) fn offer(&self, offer: Offer, kind: &'static str, version: u32) {
+        let mut sets = self.lock();
+        let set = match offer {
+            Offer::Consumes => &mut sets.consumes,
+            Offer::Produces => &mut sets.produces,
+            Offer::Command => &mut sets.commands,
+            Offer::Request => &mut sets.requests,
+        };
+        if set.insert((kind, version)) {
+            drop(sets);
+            self.changed.notify_one();
+        }
+    }
+
+    pub(crate) fn offer_work_queue(&self, queue: &str) {
+        if self.lock().work_queues.insert(queue.to_owned()) {
+            self.changed.notify_one();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OfferSets> {
+        self.offers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn announcement(&self) -> Announcement {
+        let sets = self.lock();
+        let list = |set: &BTreeSet<(&'static str, u32)>| {
+            let mut by_type: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+            for (kind, version) in set {
+                by_type.entry(kind).or_default().push(*version);
+            }
+            by_type
+                .into_iter()
+                .map(|(kind, versions)| TypeVersions {
+                    type_: kind.to_owned(),
+                    versions,
+                })
+                .collect()
+        };
+        Announcement {
+            service: self.service.clone(),
+            instance: self.instance.clone(),
+            version: self.version.clone(),
+            host: host_name(),
+            pid: std::process::id(),
+            started_at_ms: self.started_at_ms,
+            offers: Offers {
+                consumes: list(&sets.consumes),
+                produces: list(&sets.produces),
+                commands: list(&sets.commands),
+                requests: list(&sets.requests),
+                work_queues: sets.work_queues.iter().cloned().collect(),
+            },
+        }
+    }
+
+    pub(crate) fn goodbye(&self) -> Goodbye {
+        Goodbye {
+            service: self.service.clone(),
+            instance: self.instance.clone(),
+            time_ms: now_ms(),
+            uptime_s: self.started.elapsed().as_secs(),
+            reason: GoodbyeReason::Shutdown,
+            message: None,
+        }
+    }
+
+    fn heartbeat(&self, link: LinkState, stats: crate::StatsSnapshot) -> Heartbeat {
+        Heartbeat {
+            service: self.service.clone(),
+            instance: self.instance.clone(),
+            time_ms: now_ms(),
+            interval_s: u32::try_from(self.interval.as_secs()).unwrap_or(u32::MAX).max(1),
+            uptime_s: self.started.elapsed().as_secs(),
+            health: Health::Ok,
+            link: if link == LinkState::Connected {
+                HeartbeatLink::Connected
+            } else {
+                HeartbeatLink::Recovering
+            },
+            in_flight: 0,
+            messages_in: stats.delivered,
+            messages_out: 0,
+            errors: stats.dead_lettered,
+            cpu_pct: None,
+            rss_bytes: None,
+        }
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Keeps this instance present: holds its presence queue (answering directory pings there),
+/// announces itself when it starts, when its offers change and after a reconnect, and sends a
+/// heartbeat every interval. Ends with `stop`.
+pub(crate) async fn keep_present(
+    presence: Arc<Presence>,
+    link: Link,
+    outbox: Outbox,
+    stats: Arc<crate::stats::Stats>,
+    stop: CancellationToken,
+) {
+    let announce = || {
+        let (outbox, presence) = (outbox.clone(), presence.clone());
+        async move {
+            if let Err(error) = outbox.broadcast(&presence.announcement()).await {
+                debug!(%error, "announcement not sent");
+            }
+        }
+    };
+    let mut heartbeat = tokio::time::interval(presence.interval);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut state = link.subscribe();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let queue = presence_queue(&presence.service, &presence.instance);
+        let held = async {
+            let channel = link.create_channel().await?;
+            let exclusive = QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(queue.as_str().into(), exclusive, FieldTable::default())
+                .await?;
+            let key = format!("{}.#", DirectoryPing::TYPE);
+            channel
+                .queue_bind(queue.as_str().into(), EVENTS.into(), key.into(), QueueBindOptions::default(), FieldTable::default())
+                .await?;
+            let pings = channel
+                .basic_consume(
+                    queue.as_str().into(),
+                    "presence".into(),
+                    BasicConsumeOptions {
+                        no_ack: true,
+                        exclusive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+            Ok::<_, lapin::Error>((channel, pings))
+        }
+        .await;
+        let (channel, mut pings) = match held {
+            Ok(held) => held,
+            Err(error) => {
+                debug!(%error, "presence queue not held yet");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stop.cancelled() => return,
+                }
+                delay = (delay * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        delay = Duration::from_millis(100);
+        announce().await;
+        loop {
+            tokio::select! {
+                ping = pings.next() => match ping {
+                    Some(Ok(_)) => announce().await,
+                    Some(Err(error)) => {
+                        if link.wait_for_recovery(&channel, error).await.is_err() {
+                            break;
+                        }
+                        // Back after a reconnect: directories may have counted us gone.
+                        announce().await;
+                    }
+                    None => break,
+                },
+                () = presence.changed.notified() => announce().await,
+                _ = heartbeat.tick() => {
+                    let beat = presence.heartbeat(*state.borrow_and_update(), stats.snapshot());
+                    if let Err(error) = outbox.broadcast(&beat).await {
+                        debug!(%error, "heartbeat not sent");
+                    }
+                }
+                () = link.replaced(&channel) => break,
+                () = stop.cancelled() => {
+                    let _ = channel.close(200, "leaving".into()).await;
+                    return;
+                }
+            }
+        }
+        let _ = channel.close(200, "presence again".into()).await;
+    }
+}
+
+// ---- the directory ---------------------------------------------------------------------------
+
+/// One instance as a directory knows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Instance {
+    pub service: String,
+    pub instance: String,
+    pub version: String,
+    pub host: String,
+    pub pid: u32,
+    pub started_at_ms: i64,
+    pub offers: Offers,
+    pub status: InstanceStatus,
+    /// As of the last heartbeat.
+    pub health: Option<Health>,
+    /// When the last heartbeat (or announcement) arrived, ms since the epoch, by this clock.
+    pub last_seen_ms: i64,
+    pub heartbeat_interval_s: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceStatus {
+    /// Heartbeats arrive.
+    Live,
+    /// Connected (its presence queue is held) but silent for three heartbeat intervals: stopped
+    /// or hung.
+    Unresponsive,
+}
+
+/// Every instance on the bus, kept current. Dropping it stops following.
+pub struct Directory {
+    instances: watch::Receiver<Arc<BTreeMap<String, Instance>>>,
+    stop: CancellationToken,
+}
+
+impl Drop for Directory {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Directory {
+    /// The instances known now, by service then instance.
+    pub fn instances(&self) -> Vec<Instance> {
+        let mut all: Vec<Instance> = self.instances.borrow().values().cloned().collect();
+        all.sort_by(|a, b| (&a.service, &a.instance).cmp(&(&b.service, &b.instance)));
+        all
+    }
+
+    /// Waits until the directory changes. `false` once it stopped following.
+    pub async fn changed(&mut self) -> bool {
+        self.instances.changed().await.is_ok()
+    }
+}
+
+/// How a directory hears of instances: these events, and answers to its ping.
+const FOLLOWED: [&str; 3] = [Announcement::TYPE, Heartbeat::TYPE, Goodbye::TYPE];
+
+/// Silence after which a directory asks the broker whether an instance's presence queue is still
+/// held, in heartbeat intervals; after `UNRESPONSIVE_AFTER` intervals a held one is unresponsive.
+const SUSPECT_AFTER: f64 = 1.5;
+const UNRESPONSIVE_AFTER: f64 = 3.0;
+
+pub(crate) async fn open_directory(link: Link, outbox: Outbox, service: String) -> Result<Directory, BridgeError> {
+    let stop = CancellationToken::new();
+    let (tx, rx) = watch::channel(Arc::new(BTreeMap::new()));
+    let (channel, deliveries) = follow(&link, &service).await?;
+    outbox
+        .broadcast(&DirectoryPing {
+            from_service: service.clone(),
+            sent_at_ms: now_ms(),
+        })
+        .await
+        .map_err(|e| BridgeError::Setup(format!("pinging the bus: {e}")))?;
+    tokio::spawn(run_directory(link, outbox, service, channel, deliveries, tx, stop.clone()));
+    Ok(Directory { instances: rx, stop })
+}
+
+/// A queue of this directory's own, bound to the discovery events.
+async fn follow(link: &Link, service: &str) -> Result<(crate::link::LinkedChannel, lapin::Consumer), BridgeError> {
+    let channel = link.create_channel().await.map_err(BridgeError::broker("opening the directory channel"))?;
+    let queue = format!("instadash.directory.{service}.{}", uuid::Uuid::now_v7().simple());
+    let exclusive = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(queue.as_str().into(), exclusive, FieldTable::default())
+        .await
+        .map_err(BridgeError::broker("declaring the directory queue"))?;
+    for kind in FOLLOWED {
+        channel
+            .queue_bind(queue.as_str().into(), EVENTS.into(), format!("{kind}.*").into(), QueueBindOptions::default(), FieldTable::default())
+            .await
+            .map_err(BridgeError::broker("binding the directory queue"))?;
+    }
+    let deliveries = channel
+        .basic_consume(
+            queue.as_str().into(),
+            "directory".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(BridgeError::broker("following discovery events"))?;
+    Ok((channel, deliveries))
+}
+
+async fn run_directory(
+    link: Link,
+    outbox: Outbox,
+    service: String,
+    mut channel: crate::link::LinkedChannel,
+    mut deliveries: lapin::Consumer,
+    tx: watch::Sender<Arc<BTreeMap<String, Instance>>>,
+    stop: CancellationToken,
+) {
+    let mut known: BTreeMap<String, Instance> = BTreeMap::new();
+    // When each instance was last heard of, by this process's clock.
+    let mut heard: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut check = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        let mut changed = false;
+        tokio::select! {
+            delivery = deliveries.next() => match delivery {
+                Some(Ok(delivery)) => {
+                    changed = apply(&mut known, &mut heard, &delivery);
+                }
+                Some(Err(error)) => {
+                    if link.wait_for_recovery(&channel, error).await.is_err() {
+                        match follow(&link, &service).await {
+                            Ok((c, d)) => (channel, deliveries) = (c, d),
+                            Err(error) => {
+                                warn!(%error, "directory cannot follow the bus; retrying");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                continue;
+                            }
+                        }
+                    }
+                    let _ = outbox.broadcast(&DirectoryPing { from_service: service.clone(), sent_at_ms: now_ms() }).await;
+                }
+                None => {
+                    if let Ok((c, d)) = follow(&link, &service).await {
+                        (channel, deliveries) = (c, d);
+                    }
+                }
+            },
+            _ = check.tick() => {
+                changed = check_silent(&link, &mut known, &heard).await;
+            }
+            () = stop.cancelled() => {
+                let _ = channel.close(200, "directory closed".into()).await;
+                return;
+            }
+        }
+        if changed {
+            tx.send_replace(Arc::new(known.clone()));
+        }
+    }
+}
+
+/// Applies one discovery event; returns whether the directory changed.
+fn apply(
+    known: &mut BTreeMap<String, Instance>,
+    heard: &mut BTreeMap<String, Instant>,
+    delivery: &lapin::message::Delivery,
+) -> bool {
+    let Ok((envelope, body)) = Envelope::from_delivery(&delivery.properties, &delivery.data) else {
+        return false;
+    };
+    let payload = RawPayload::new(&envelope, &body, delivery.properties.headers().as_ref());
+    match envelope.kind.as_str() {
+        Announcement::TYPE => {
+            let Ok(a) = Announcement::decode(&payload) else { return false };
+            heard.insert(a.instance.clone(), Instant::now());
+            let previous = known.get(&a.instance).cloned();
+            let instance = Instance {
+                service: a.service,
+                instance: a.instance.clone(),
+                version: a.version,
+                host: a.host,
+                pid: a.pid,
+                started_at_ms: a.started_at_ms,
+                offers: a.offers,
+                status: InstanceStatus::Live,
+                health: previous.as_ref().and_then(|p| p.health),
+                last_seen_ms: now_ms(),
+                heartbeat_interval_s: previous.as_ref().map_or(0, |p| p.heartbeat_interval_s),
+            };
+            let changed = previous.as_ref().is_none_or(|p| p.status != instance.status || p.offers != instance.offers || p.version != instance.version);
+            known.insert(a.instance, instance);
+            changed
+        }
+        Heartbeat::TYPE => {
+            let Ok(beat) = Heartbeat::decode(&payload) else { return false };
+            heard.insert(beat.instance.clone(), Instant::now());
+            // A heartbeat from an instance this directory has not seen announced: it will be
+            // once it answers the ping or re-announces; until then it is not listed.
+            let Some(instance) = known.get_mut(&beat.instance) else { return false };
+            let changed = instance.status != InstanceStatus::Live || instance.health != Some(beat.health);
+            instance.status = InstanceStatus::Live;
+            instance.health = Some(beat.health);
+            instance.heartbeat_interval_s = beat.interval_s;
+            instance.last_seen_ms = now_ms();
+            changed
+        }
+        Goodbye::TYPE => {
+            let Ok(bye) = Goodbye::decode(&payload) else { return false };
+            heard.remove(&bye.instance);
+            known.remove(&bye.instance).is_some()
+        }
+        _ => false,
+    }
+}
+
+/// Asks the broker about instances that went quiet: gone if their presence queue is gone,
+/// unresponsive if it is still held after three intervals. Returns whether anything changed.
+async fn check_silent(link: &Link, known: &mut BTreeMap<String, Instance>, heard: &BTreeMap<String, Instant>) -> bool {
+    let mut changed = false;
+    let suspects: Vec<(String, f64)> = known
+        .values()
+        .filter_map(|i| {
+            let interval = f64::from(i.heartbeat_interval_s.max(1));
+            let silent = heard.get(&i.instance)?.elapsed().as_secs_f64() / interval;
+            (silent >= SUSPECT_AFTER).then(|| (i.instance.clone(), silent))
+        })
+        .collect();
+    for (id, silent) in suspects {
+        let Some(instance) = known.get(&id) else { continue };
+        match presence_held(link, &presence_queue(&instance.service, &instance.instance)).await {
+            Some(false) => {
+                known.remove(&id);
+                changed = true;
+            }
+            Some(true) if silent >= UNRESPONSIVE_AFTER && instance.status == InstanceStatus::Live => {
+                if let Some(instance) = known.get_mut(&id) {
+                    instance.status = InstanceStatus::Unresponsive;
+                    changed = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    changed
+}
+
+/// Whether another connection holds the exclusive queue `queue`: `None` if the broker could not
+/// be asked. A passive declare answers "locked" for a held queue and "not found" for a gone one;
+/// either answer closes the channel, so each question gets a channel of its own.
+async fn presence_held(link: &Link, queue: &str) -> Option<bool> {
+    let channel = link.create_channel().await.ok()?;
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let answer = channel.queue_declare(queue.into(), passive, FieldTable::default()).await;
+    let soft = |error: &lapin::Error| match error.kind() {
+        lapin::ErrorKind::ProtocolError(e) => match e.kind() {
+            AMQPErrorKind::Soft(soft) => Some(soft.clone()),
+            AMQPErrorKind::Hard(_) => None,
+        },
+        _ => None,
+    };
+    match answer {
+        Ok(_) => {
+            let _ = channel.close(200, "asked".into()).await;
+            Some(true)
+        }
+        Err(error) => match soft(&error) {
+            Some(AMQPSoftError::RESOURCELOCKED) => Some(true),
+            Some(AMQPSoftError::NOTFOUND) => Some(false),
+            _ => None,
+        },
+    }
+}
