@@ -33,6 +33,7 @@ async fn until(directory: &mut Directory, what: &str, check: impl Fn(&[broker_br
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_directory_knows_every_instance_at_once_and_sees_them_leave() {
+    common::init_logs();
     let vhost = TestVhost::create().await.unwrap();
     let old = instance(&vhost, "tracker", "1.4.0").await;
     let new = instance(&vhost, "tracker", "2.0.0").await;
