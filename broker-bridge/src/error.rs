@@ -49,6 +49,8 @@ pub enum PublishError {
 pub enum RequestError {
     #[error("no service named `{0}` exists on this broker (nothing has ever served that name)")]
     NoSuchService(String),
+    #[error("service `{0}` has no live instance (its inbox exists, but no instance is taking requests)")]
+    NoLiveInstance(String),
     #[error("service `{service}` did not answer `{kind}` within {timeout:?}")]
     Timeout {
         service: String,

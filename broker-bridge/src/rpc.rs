@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Confirmation};
 use tokio::sync::oneshot;
@@ -15,7 +16,7 @@ use tracing::debug;
 
 use crate::error::{BridgeError, RequestError};
 use crate::link::{Link, LinkedChannel};
-use crate::topology::{DIRECT_REPLY_TO, SERVICES};
+use crate::topology::{DIRECT_REPLY_TO, SERVICES, inbox_queue};
 
 type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Delivery>>>>;
 
@@ -24,6 +25,9 @@ pub(crate) struct Requester {
     channel: LinkedChannel,
     link: Link,
     waiting: Waiting,
+    /// For asking the broker whether a service's inbox has consumers. Asking about a queue that
+    /// does not exist closes the channel, so it is kept apart and opened again when needed.
+    probe: tokio::sync::Mutex<Option<LinkedChannel>>,
 }
 
 impl Requester {
@@ -54,7 +58,35 @@ impl Requester {
             channel,
             link,
             waiting,
+            probe: tokio::sync::Mutex::default(),
         })
+    }
+
+    /// Fails at once when `service` has no inbox or nothing consumes it, rather than letting the
+    /// request wait out its timeout. `Ok` when the broker cannot be asked (the publish decides).
+    async fn check_live(&self, service: &str) -> Result<(), RequestError> {
+        let mut probe = self.probe.lock().await;
+        if probe.as_ref().is_none_or(|p| !p.status().connected() || !self.link.is_current(p)) {
+            *probe = self.link.create_channel().await.ok();
+        }
+        let Some(channel) = probe.as_ref() else {
+            return Ok(());
+        };
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let inbox = inbox_queue(service);
+        match channel.queue_declare(inbox.as_str().into(), passive, FieldTable::default()).await {
+            Ok(queue) if queue.consumer_count() == 0 => Err(RequestError::NoLiveInstance(service.to_owned())),
+            Ok(_) => Ok(()),
+            Err(error) => {
+                *probe = None;
+                let missing = matches!(error.kind(), lapin::ErrorKind::ProtocolError(e)
+                    if matches!(e.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)));
+                if missing { Err(RequestError::NoSuchService(service.to_owned())) } else { Ok(()) }
+            }
+        }
     }
 
     /// Whether requests can still go out on this channel, now or once lapin recovered it; if
@@ -74,6 +106,7 @@ impl Requester {
         payload: &[u8],
         timeout: Duration,
     ) -> Result<Delivery, RequestError> {
+        self.check_live(service).await?;
         let correlation = properties
             .correlation_id()
             .as_ref()

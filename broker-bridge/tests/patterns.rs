@@ -233,6 +233,20 @@ async fn request_reply_answers_by_name_and_tells_missing_slow_and_failing_apart(
         }
         other => panic!("expected a remote error, got {other:?}"),
     }
+
+    // Its only instance leaves: the inbox stays, but a request fails at once, naming the service.
+    tracker.shutdown().await.unwrap();
+    let started = std::time::Instant::now();
+    let nobody_home = caller
+        .request::<_, Found>("tracker", &Lookup { vehicle: "car-3".into() }, WAIT)
+        .await;
+    match nobody_home {
+        Err(error @ RequestError::NoLiveInstance(_)) => {
+            assert!(error.to_string().contains("`tracker` has no live instance"), "{error}");
+        }
+        other => panic!("expected no live instance, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_millis(500), "at once, not after the timeout");
 }
 
 #[tokio::test]
