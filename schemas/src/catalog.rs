@@ -439,8 +439,10 @@ mod tests {
             position.routing_key_for(Some("car.7#"), None),
             "instadash.vehicle.position.car_7_"
         );
+        let get_state = c.get("instadash.vehicle.get-state").unwrap();
+        assert_eq!(get_state.routing_key_for(None, Some("tracker")), "tracker");
         let ping = c.get("instadash.platform.directory-ping").unwrap();
-        assert_eq!(ping.routing_key_for(None, Some("tracker")), "tracker");
+        assert_eq!(ping.routing_key_for(None, None), "instadash.platform.directory-ping._");
     }
 
     #[test]

@@ -182,7 +182,6 @@ bindings![
     platform::service_heartbeat::v1::ServiceHeartbeat,
     platform::service_goodbye::v1::ServiceGoodbye,
     platform::directory_ping::v1::DirectoryPing,
-    platform::directory_ping_reply::v1::DirectoryPingReply,
     platform::service_stats::v1::ServiceStats,
 ];
 

@@ -245,3 +245,77 @@ fn dataschemas_and_routing_come_from_the_contract() {
     assert_eq!(spec.default_encoding(), v2::Position::ENCODINGS[0]);
     assert_eq!(Encoding::Avro.content_type(), "application/avro");
 }
+
+/// The bridge sends discovery messages with types of its own (it cannot depend on this crate);
+/// their JSON must be exactly what the platform schemas describe.
+#[test]
+fn the_bridges_discovery_messages_follow_their_schemas() {
+    use broker_bridge::discovery::{
+        Announcement, DirectoryPing, Goodbye, GoodbyeReason, Health, Heartbeat, HeartbeatLink, Offers, TypeVersions,
+    };
+    use instadash_schemas::platform;
+
+    let offers = Offers {
+        consumes: vec![TypeVersions { type_: "instadash.vehicle.position".into(), versions: vec![1, 2] }],
+        produces: vec![TypeVersions { type_: "instadash.vehicle.status-changed".into(), versions: vec![1] }],
+        commands: vec![],
+        requests: vec![TypeVersions { type_: "instadash.vehicle.get-state".into(), versions: vec![1] }],
+        work_queues: vec!["dashcam-clips".into()],
+    };
+    let check = |kind: &str, value: serde_json::Value| {
+        let validator = json_validator(kind, 1).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        assert!(errors.is_empty(), "{kind}: {errors:?} in {value}");
+        value
+    };
+    let announced = check(
+        Announcement::TYPE,
+        serde_json::to_value(Announcement {
+            service: "tracker".into(),
+            instance: "01a2014c-efe3-7651-8879-74c559175d3c".into(),
+            version: "2.0.0".into(),
+            host: "fleet-node-2".into(),
+            pid: 4711,
+            started_at_ms: 1_793_693_730_250,
+            offers,
+        })
+        .unwrap(),
+    );
+    let binding: platform::service_announced::v1::ServiceAnnounced = serde_json::from_value(announced.clone()).unwrap();
+    assert_eq!(serde_json::to_value(binding).unwrap(), announced);
+    check(
+        Heartbeat::TYPE,
+        serde_json::to_value(Heartbeat {
+            service: "tracker".into(),
+            instance: "01a2014c-efe3-7651-8879-74c559175d3c".into(),
+            time_ms: 1_793_693_730_250,
+            interval_s: 2,
+            uptime_s: 60,
+            health: Health::Ok,
+            link: HeartbeatLink::Connected,
+            in_flight: 0,
+            messages_in: 10,
+            messages_out: 3,
+            errors: 0,
+            cpu_pct: None,
+            rss_bytes: None,
+        })
+        .unwrap(),
+    );
+    check(
+        Goodbye::TYPE,
+        serde_json::to_value(Goodbye {
+            service: "tracker".into(),
+            instance: "01a2014c-efe3-7651-8879-74c559175d3c".into(),
+            time_ms: 1_793_693_730_250,
+            uptime_s: 60,
+            reason: GoodbyeReason::Shutdown,
+            message: None,
+        })
+        .unwrap(),
+    );
+    check(
+        DirectoryPing::TYPE,
+        serde_json::to_value(DirectoryPing { from_service: "monitor".into(), sent_at_ms: 1_793_693_730_250 }).unwrap(),
+    );
+}

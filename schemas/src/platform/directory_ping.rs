@@ -1,4 +1,5 @@
-//! `instadash.platform.directory-ping`: ask a service, by name, who it is and what it offers.
+//! `instadash.platform.directory-ping`: a directory starting up asks every live instance to announce
+//! itself again (broadcast on the events exchange; the answers are `service-announced` events).
 
 /// Version 1.
 pub mod v1 {

@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 pub mod directory_ping;
-pub mod directory_ping_reply;
 pub mod service_announced;
 pub mod service_goodbye;
 pub mod service_heartbeat;
