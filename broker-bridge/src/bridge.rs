@@ -63,6 +63,7 @@ impl Bridge {
             config.confirm_window,
             config.confirm_timeout,
         );
+        let stats = Arc::<Stats>::default();
         let presence = Arc::new(Presence::new(
             config.service.clone(),
             config.instance.to_string(),
@@ -75,8 +76,8 @@ impl Bridge {
             app_id: config.service.clone(),
             max_message_bytes: config.max_message_bytes,
             presence: presence.clone(),
+            stats: stats.clone(),
         };
-        let stats = Arc::<Stats>::default();
         let leave = CancellationToken::new();
         tokio::spawn(discovery::keep_present(
             presence.clone(),

@@ -366,6 +366,7 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
             .unwrap_or_else(|| envelope.id.clone())
     });
     let span = trace_context::incoming(&envelope);
+    let _running = consumer.stats.running();
     let call = (route.call)(Delivered {
         envelope,
         body: &body,

@@ -289,9 +289,9 @@ impl Presence {
             } else {
                 HeartbeatLink::Recovering
             },
-            in_flight: 0,
+            in_flight: u32::try_from(stats.in_flight).unwrap_or(u32::MAX),
             messages_in: stats.delivered,
-            messages_out: 0,
+            messages_out: stats.published,
             errors: stats.dead_lettered,
             cpu_pct: None,
             rss_bytes: None,

@@ -11,6 +11,7 @@ use crate::envelope::Envelope;
 use crate::error::PublishError;
 use crate::message::{self, Message};
 use crate::publisher::{Outgoing, Properties, Publisher, Receipt};
+use crate::stats::{Counter, Stats};
 use crate::trace_context;
 
 #[derive(Clone)]
@@ -25,6 +26,7 @@ pub(crate) struct Outbox {
     pub max_message_bytes: usize,
     /// What this instance announces; every type it sends is among its offers.
     pub presence: Arc<Presence>,
+    pub stats: Arc<Stats>,
 }
 
 impl Outbox {
@@ -61,6 +63,7 @@ impl Outbox {
     ) -> Result<Receipt, PublishError> {
         let (envelope, payload) = self.prepare(message)?;
         self.presence.offer(Offer::Produces, M::TYPE, M::VERSION);
+        self.stats.count(Counter::Published);
         self.publisher
             .publish(Outgoing {
                 exchange: ShortString::from(exchange),

@@ -11,6 +11,8 @@ pub(crate) struct Stats {
     retried: AtomicU64,
     dead_lettered: AtomicU64,
     rejected: AtomicU64,
+    published: AtomicU64,
+    in_flight: AtomicU64,
 }
 
 /// The counters of one bridge since it connected.
@@ -29,6 +31,10 @@ pub struct StatsSnapshot {
     /// Of the dead-lettered, those that broke their contract (envelope, content type, schema,
     /// size, unknown type) and never reached a handler.
     pub rejected: u64,
+    /// Messages this instance sent: events, commands and jobs (not requests, replies or copies).
+    pub published: u64,
+    /// Handler calls running now.
+    pub in_flight: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +45,7 @@ pub(crate) enum Counter {
     Retried,
     DeadLettered,
     Rejected,
+    Published,
 }
 
 impl Stats {
@@ -50,8 +57,15 @@ impl Stats {
             Counter::Retried => &self.retried,
             Counter::DeadLettered => &self.dead_lettered,
             Counter::Rejected => &self.rejected,
+            Counter::Published => &self.published,
         };
         cell.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a handler call as running until the returned guard is dropped.
+    pub(crate) fn running(&self) -> Running<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Running(&self.in_flight)
     }
 
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
@@ -63,6 +77,16 @@ impl Stats {
             retried: get(&self.retried),
             dead_lettered: get(&self.dead_lettered),
             rejected: get(&self.rejected),
+            published: get(&self.published),
+            in_flight: get(&self.in_flight),
         }
+    }
+}
+
+pub(crate) struct Running<'a>(&'a AtomicU64);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
