@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
 # Makes the local RabbitMQ broker ready for Instadash on a Debian machine (run as root):
 # installs rabbitmq-server (and curl) if missing, starts the broker if it is not running,
-# enables the management, Prometheus and event exchange plugins if they are not enabled (the event
-# exchange, amq.rabbitmq.event, tells discovery at once when an instance's connection is gone), and
-# waits until both AMQP and the management API answer.
+# enables the management and Prometheus plugins if they are not enabled, and waits until both
+# AMQP and the management API answer.
 #
 # Idempotent, and safe to run against a broker others are using: a running broker is never
-# stopped, restarted or reconfigured beyond enabling those plugins (which needs no restart).
+# stopped, restarted or reconfigured beyond enabling those two plugins (which needs no restart).
 #
 # Environment: SETUP_BROKER_TIMEOUT  seconds to wait for the broker, then again for the
 #                                    management API (default 60)
 set -euo pipefail
 
 TIMEOUT="${SETUP_BROKER_TIMEOUT:-60}"
-PLUGINS=(rabbitmq_management rabbitmq_prometheus rabbitmq_event_exchange)
+PLUGINS=(rabbitmq_management rabbitmq_prometheus)
 API_URL=http://127.0.0.1:15672/api/overview
 # The rabbitmq* commands live in /usr/sbin, which a non-login shell may not have on its PATH.
 export PATH="${PATH:+$PATH:}/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin"
