@@ -62,6 +62,9 @@ pub struct Announcement {
     pub pid: u32,
     pub started_at_ms: i64,
     pub offers: Offers,
+    /// How often the instance heartbeats, so a directory knows when silence means trouble.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval_s: Option<u32>,
 }
 
 impl Message for Announcement {
@@ -255,6 +258,7 @@ impl Presence {
             host: host_name(),
             pid: std::process::id(),
             started_at_ms: self.started_at_ms,
+            heartbeat_interval_s: Some(self.interval_s()),
             offers: Offers {
                 consumes: list(&sets.consumes),
                 produces: list(&sets.produces),
@@ -263,6 +267,10 @@ impl Presence {
                 work_queues: sets.work_queues.iter().cloned().collect(),
             },
         }
+    }
+
+    fn interval_s(&self) -> u32 {
+        u32::try_from(self.interval.as_secs()).unwrap_or(u32::MAX).max(1)
     }
 
     pub(crate) fn goodbye(&self) -> Goodbye {
@@ -281,7 +289,7 @@ impl Presence {
             service: self.service.clone(),
             instance: self.instance.clone(),
             time_ms: now_ms(),
-            interval_s: u32::try_from(self.interval.as_secs()).unwrap_or(u32::MAX).max(1),
+            interval_s: self.interval_s(),
             uptime_s: self.started.elapsed().as_secs(),
             health: Health::Ok,
             link: if link == LinkState::Connected {
@@ -469,6 +477,8 @@ const FOLLOWED: [&str; 3] = [Announcement::TYPE, Heartbeat::TYPE, Goodbye::TYPE]
 /// held, in heartbeat intervals; after `UNRESPONSIVE_AFTER` intervals a held one is unresponsive.
 const SUSPECT_AFTER: f64 = 1.5;
 const UNRESPONSIVE_AFTER: f64 = 3.0;
+/// The interval assumed for an instance that did not say (an older sender).
+const DEFAULT_INTERVAL_S: u32 = 2;
 
 pub(crate) async fn open_directory(link: Link, outbox: Outbox, service: String) -> Result<Directory, BridgeError> {
     let stop = CancellationToken::new();
@@ -532,6 +542,9 @@ async fn run_directory(
     let mut known: BTreeMap<String, Instance> = BTreeMap::new();
     // When each instance was last heard of, by this process's clock.
     let mut heard: BTreeMap<String, Instant> = BTreeMap::new();
+    // When the broker was last asked about each silent instance, and whether it still held the
+    // instance's presence queue (`None`: could not be asked).
+    let mut asked: BTreeMap<String, (Instant, Option<bool>)> = BTreeMap::new();
     let mut check = tokio::time::interval(Duration::from_millis(250));
     loop {
         let mut changed = false;
@@ -560,7 +573,7 @@ async fn run_directory(
                 }
             },
             _ = check.tick() => {
-                changed = check_silent(&link, &mut known, &heard).await;
+                changed = check_silent(&link, &mut known, &heard, &mut asked).await;
             }
             () = stop.cancelled() => {
                 let _ = channel.close(200, "directory closed".into()).await;
@@ -599,7 +612,10 @@ fn apply(
                 status: InstanceStatus::Live,
                 health: previous.as_ref().and_then(|p| p.health),
                 last_seen_ms: now_ms(),
-                heartbeat_interval_s: previous.as_ref().map_or(0, |p| p.heartbeat_interval_s),
+                heartbeat_interval_s: a
+                    .heartbeat_interval_s
+                    .or(previous.as_ref().map(|p| p.heartbeat_interval_s))
+                    .unwrap_or(DEFAULT_INTERVAL_S),
             };
             let changed = previous.as_ref().is_none_or(|p| p.status != instance.status || p.offers != instance.offers || p.version != instance.version);
             known.insert(a.instance, instance);
@@ -628,25 +644,37 @@ fn apply(
 }
 
 /// Asks the broker about instances that went quiet: gone if their presence queue is gone,
-/// unresponsive if it is still held after three intervals. Returns whether anything changed.
-async fn check_silent(link: &Link, known: &mut BTreeMap<String, Instance>, heard: &BTreeMap<String, Instant>) -> bool {
-    let mut changed = false;
-    let suspects: Vec<(String, f64)> = known
+/// unresponsive if it is still held after three intervals. Each silent instance is asked about
+/// at most once per heartbeat interval. Returns whether anything changed.
+async fn check_silent(
+    link: &Link,
+    known: &mut BTreeMap<String, Instance>,
+    heard: &BTreeMap<String, Instant>,
+    asked: &mut BTreeMap<String, (Instant, Option<bool>)>,
+) -> bool {
+    asked.retain(|id, _| known.contains_key(id));
+    let silent: Vec<(String, f64, f64)> = known
         .values()
         .filter_map(|i| {
             let interval = f64::from(i.heartbeat_interval_s.max(1));
-            let silent = heard.get(&i.instance)?.elapsed().as_secs_f64() / interval;
-            (silent >= SUSPECT_AFTER).then(|| (i.instance.clone(), silent))
+            let silence = heard.get(&i.instance)?.elapsed().as_secs_f64() / interval;
+            (silence >= SUSPECT_AFTER).then(|| (i.instance.clone(), silence, interval))
         })
         .collect();
-    for (id, silent) in suspects {
+    let mut changed = false;
+    for (id, silence, interval) in silent {
         let Some(instance) = known.get(&id) else { continue };
-        match presence_held(link, &presence_queue(&instance.service, &instance.instance)).await {
+        let stale = asked.get(&id).is_none_or(|(at, _)| at.elapsed().as_secs_f64() >= interval);
+        if stale {
+            let held = presence_held(link, &presence_queue(&instance.service, &instance.instance)).await;
+            asked.insert(id.clone(), (Instant::now(), held));
+        }
+        match asked.get(&id).and_then(|(_, held)| *held) {
             Some(false) => {
                 known.remove(&id);
                 changed = true;
             }
-            Some(true) if silent >= UNRESPONSIVE_AFTER && instance.status == InstanceStatus::Live => {
+            Some(true) if silence >= UNRESPONSIVE_AFTER && instance.status == InstanceStatus::Live => {
                 if let Some(instance) = known.get_mut(&id) {
                     instance.status = InstanceStatus::Unresponsive;
                     changed = true;

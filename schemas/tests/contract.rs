@@ -278,6 +278,7 @@ fn the_bridges_discovery_messages_follow_their_schemas() {
             pid: 4711,
             started_at_ms: 1_793_693_730_250,
             offers,
+            heartbeat_interval_s: Some(2),
         })
         .unwrap(),
     );

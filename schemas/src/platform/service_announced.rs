@@ -18,6 +18,9 @@ pub mod v1 {
         pub pid: u32,
         pub started_at_ms: i64,
         pub offers: Offers,
+        /// How often the instance heartbeats, seconds (absent from older senders).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub heartbeat_interval_s: Option<u32>,
     }
 
     contract! {
@@ -35,6 +38,7 @@ pub mod v1 {
                 pid: 4_711,
                 started_at_ms: crate::EXAMPLE_TIME_MS - 3_600_000,
                 offers: example_offers(),
+                heartbeat_interval_s: Some(2),
             },
         }
     }

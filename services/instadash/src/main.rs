@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod dlq;
 mod schema;
+mod services;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Dead-lettered messages: list them with their reasons, show them, replay them.
     Dlq(dlq::DlqArgs),
+    /// Service instances on the bus: who, which version, what they offer, whether they are live.
+    Services(services::ServicesArgs),
 }
 
 impl Command {
@@ -39,7 +42,11 @@ impl Command {
     fn default_log_filter(&self) -> &'static str {
         match self {
             // Quiet, so progress bars and the summary stay readable.
-            Command::Bench(_) | Command::Demo(_) | Command::Schema(_) | Command::Dlq(_) => "warn",
+            Command::Bench(_)
+            | Command::Demo(_)
+            | Command::Schema(_)
+            | Command::Dlq(_)
+            | Command::Services(_) => "warn",
         }
     }
 }
@@ -53,6 +60,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Schema(args) => schema::run(args),
         Command::Dlq(args) => dlq::run(args).await,
+        Command::Services(args) => services::run(args).await.map(|()| ExitCode::SUCCESS),
     }
 }
 
