@@ -212,8 +212,8 @@ impl BridgeConfig {
         if self.service.is_empty() || !self.service.chars().all(is_name_char) {
             return invalid("service", "use letters, digits, '-' and '_' only");
         }
-        if self.heartbeat_interval < Duration::from_secs(1) {
-            return invalid("heartbeat_interval_ms", "must be at least 1000");
+        if self.heartbeat_interval < Duration::from_secs(1) || self.heartbeat_interval.subsec_nanos() != 0 {
+            return invalid("heartbeat_interval_ms", "whole seconds, at least 1000");
         }
         if self.prefetch == 0 {
             return invalid("prefetch", "must be at least 1");

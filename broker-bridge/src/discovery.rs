@@ -474,9 +474,12 @@ impl Directory {
 const FOLLOWED: [&str; 3] = [Announcement::TYPE, Heartbeat::TYPE, Goodbye::TYPE];
 
 /// Silence after which a directory asks the broker whether an instance's presence queue is still
-/// held, in heartbeat intervals; after `UNRESPONSIVE_AFTER` intervals a held one is unresponsive.
+/// held, in heartbeat intervals; after `UNRESPONSIVE_AFTER` intervals a held one is unresponsive:
+/// two heartbeats missed and most of a third, so it is marked within three intervals even
+/// though the directory looks only every `CHECK_EVERY`.
 const SUSPECT_AFTER: f64 = 1.5;
-const UNRESPONSIVE_AFTER: f64 = 3.0;
+const UNRESPONSIVE_AFTER: f64 = 2.75;
+const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// The interval assumed for an instance that did not say (an older sender).
 const DEFAULT_INTERVAL_S: u32 = 2;
 
@@ -545,13 +548,16 @@ async fn run_directory(
     // When the broker was last asked about each silent instance, and whether it still held the
     // instance's presence queue (`None`: could not be asked).
     let mut asked: BTreeMap<String, (Instant, Option<bool>)> = BTreeMap::new();
-    let mut check = tokio::time::interval(Duration::from_millis(250));
+    let mut check = tokio::time::interval(CHECK_EVERY);
     loop {
         let mut changed = false;
+        // Heartbeats refresh `last_seen_ms` without waking watchers; real changes wake them.
+        let mut refreshed = false;
         tokio::select! {
             delivery = deliveries.next() => match delivery {
                 Some(Ok(delivery)) => {
                     changed = apply(&mut known, &mut heard, &delivery);
+                    refreshed = true;
                 }
                 Some(Err(error)) => {
                     if link.wait_for_recovery(&channel, error).await.is_err() {
@@ -580,8 +586,11 @@ async fn run_directory(
                 return;
             }
         }
-        if changed {
-            tx.send_replace(Arc::new(known.clone()));
+        if changed || refreshed {
+            tx.send_if_modified(|published| {
+                *published = Arc::new(known.clone());
+                changed
+            });
         }
     }
 }
