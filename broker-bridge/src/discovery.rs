@@ -177,6 +177,8 @@ pub(crate) struct Presence {
     offers: Mutex<OfferSets>,
     /// Woken when the offers change, so the instance announces them.
     changed: Notify,
+    /// The process's CPU time at the previous heartbeat, for the CPU share since then.
+    cpu_before: Mutex<Option<(Instant, Duration)>>,
 }
 
 #[derive(Default)]
@@ -208,6 +210,7 @@ impl Presence {
             started_at_ms: now_ms(),
             offers: Mutex::default(),
             changed: Notify::new(),
+            cpu_before: Mutex::default(),
         }
     }
 
@@ -301,9 +304,43 @@ impl Presence {
             messages_in: stats.delivered,
             messages_out: stats.published,
             errors: stats.dead_lettered,
-            cpu_pct: None,
-            rss_bytes: None,
+            cpu_pct: self.cpu_pct(),
+            rss_bytes: process::rss_bytes(),
         }
+    }
+
+    /// The share of one core this process used since the previous heartbeat, in percent.
+    fn cpu_pct(&self) -> Option<f64> {
+        let now = (Instant::now(), process::cpu_time()?);
+        let before = self.cpu_before.lock().unwrap_or_else(|p| p.into_inner()).replace(now)?;
+        let wall = now.0.duration_since(before.0).as_secs_f64();
+        (wall > 0.0).then(|| 100.0 * now.1.saturating_sub(before.1).as_secs_f64() / wall)
+    }
+}
+
+/// What the kernel says about this process (Linux `/proc`; `None` elsewhere).
+mod process {
+    use std::time::Duration;
+
+    /// Clock ticks per second of `/proc/self/stat`: 100 on every Linux platform in use.
+    const TICKS_PER_SECOND: u64 = 100;
+    const PAGE_BYTES: u64 = 4096;
+
+    /// User plus system CPU time so far.
+    pub fn cpu_time() -> Option<Duration> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name (which may contain spaces) start at the state, field 3.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
+    }
+
+    /// Resident memory.
+    pub fn rss_bytes() -> Option<u64> {
+        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        Some(pages * PAGE_BYTES)
     }
 }
 
@@ -722,5 +759,28 @@ async fn presence_held(link: &Link, queue: &str) -> Option<bool> {
             Some(AMQPSoftError::NOTFOUND) => Some(false),
             _ => None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_carry_this_process_load() {
+        let presence = Presence::new("svc".into(), "i-1".into(), "1.0.0".into(), Duration::from_secs(2));
+        let first = presence.heartbeat(LinkState::Connected, crate::StatsSnapshot::default());
+        assert_eq!(first.cpu_pct, None, "no share before a second heartbeat");
+        assert!(first.rss_bytes.is_some_and(|rss| rss > 1024 * 1024), "{:?}", first.rss_bytes);
+        // Burn some CPU, so the share is visible.
+        let until = Instant::now() + Duration::from_millis(50);
+        let mut spin = 0_u64;
+        while Instant::now() < until {
+            spin = spin.wrapping_add(1);
+        }
+        std::hint::black_box(spin);
+        let second = presence.heartbeat(LinkState::Recovering, crate::StatsSnapshot::default());
+        assert!(second.cpu_pct.is_some_and(|pct| pct > 0.0), "{:?}", second.cpu_pct);
+        assert_eq!((second.link, second.interval_s), (HeartbeatLink::Recovering, 2));
     }
 }
