@@ -135,7 +135,7 @@ impl Subscription {
             )));
         }
         let bindings = self.bindings();
-        self.announce_offers();
+        let offers = self.offers();
         let config = self.bridge.config();
         let family = self.bridge.family(self.queue, self.kind);
         let bridge = self.bridge.clone();
@@ -159,23 +159,37 @@ impl Subscription {
             max_message_bytes: config.max_message_bytes,
             stats,
         });
-        consumer::start(consumer, tasks).await
+        consumer::start(consumer, tasks).await?;
+        // Announced once the instance really consumes, not before.
+        let presence = bridge.presence();
+        for (offer, kind, version) in offers.types {
+            presence.offer(offer, kind, version);
+        }
+        if let Some(queue) = offers.work_queue {
+            presence.offer_work_queue(&queue);
+        }
+        Ok(())
     }
 
-    /// Tells discovery what this subscription takes.
-    fn announce_offers(&self) {
-        let presence = self.bridge.presence();
-        if let Target::Work(queue) = &self.target {
-            presence.offer_work_queue(queue);
-        }
-        for (kind, route) in &self.routes {
-            let offer = match (&self.target, route.answers) {
-                (_, true) => Offer::Request,
-                (Target::Inbox(_), false) => Offer::Command,
-                (Target::Events | Target::Work(_), false) => Offer::Consumes,
-            };
-            presence.offer(offer, kind, route.version);
-        }
+    /// What this subscription takes, as discovery announces it.
+    fn offers(&self) -> Offers {
+        let types = self
+            .routes
+            .iter()
+            .map(|(kind, route)| {
+                let offer = match (&self.target, route.answers) {
+                    (_, true) => Offer::Request,
+                    (Target::Inbox(_), false) => Offer::Command,
+                    (Target::Events | Target::Work(_), false) => Offer::Consumes,
+                };
+                (offer, *kind, route.version)
+            })
+            .collect();
+        let work_queue = match &self.target {
+            Target::Work(queue) => Some(queue.clone()),
+            _ => None,
+        };
+        Offers { types, work_queue }
     }
 
     fn bindings(&self) -> Vec<(String, String)> {
@@ -219,4 +233,10 @@ fn typed<M: Message>(delivered: Delivered<'_>) -> Result<Incoming<M>, Failure> {
         redelivered,
         attempt,
     })
+}
+
+/// A subscription's part of what its instance offers.
+struct Offers {
+    types: Vec<(Offer, &'static str, u32)>,
+    work_queue: Option<String>,
 }

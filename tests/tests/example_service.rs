@@ -105,7 +105,8 @@ async fn the_example_service_works_as_a_process_and_leaves_on_sigterm() {
         .unwrap();
 
     let mut service = start_speed_watch(&speed_watch, vhost.amqp_url());
-    // Found by name only, as soon as it serves; until then the name is unknown.
+    // Found by name only, as soon as it serves; until then the name is unknown, or its inbox
+    // exists but nothing consumes it yet.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let query = TopSpeedQuery { vehicle: "car-1".into() };
@@ -114,7 +115,7 @@ async fn the_example_service_works_as_a_process_and_leaves_on_sigterm() {
                 assert_eq!(answer.top_speed_kmh, None);
                 break;
             }
-            Err(RequestError::NoSuchService(_)) if Instant::now() < deadline => {
+            Err(RequestError::NoSuchService(_) | RequestError::NoLiveInstance(_)) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(error) => panic!("the service never answered: {error}"),
