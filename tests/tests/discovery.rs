@@ -555,6 +555,15 @@ async fn list_all(directory: &mut Directory, processes: &[Process], started: Ins
 
 // ---- the tests -----------------------------------------------------------------------------
 
+/// Every observer lists `staying`, live, and nothing else.
+fn only_left(observers: &[Observer], staying: &Process) {
+    for observer in observers {
+        let all = listed(&observer.directory);
+        assert_eq!(all.len(), 1, "only the other instance is left: {:#?}", summary(&all));
+        assert_eq!(find(&all, staying).map(|i| i.status), Some(InstanceStatus::Live));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_shutdown_leaves_every_directory_within_a_second() {
     let vhost = TestVhost::create().await.unwrap();
@@ -595,19 +604,7 @@ async fn a_graceful_shutdown_leaves_every_directory_within_a_second() {
             n + 1
         );
     }
-    for observer in &observers {
-        let all = listed(&observer.directory);
-        assert_eq!(
-            all.len(),
-            1,
-            "only the other instance is left: {:#?}",
-            summary(&all)
-        );
-        assert_eq!(
-            find(&all, &staying).map(|i| i.status),
-            Some(InstanceStatus::Live)
-        );
-    }
+    only_left(&observers, &staying);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -650,19 +647,7 @@ async fn a_killed_instance_leaves_every_directory_within_five_seconds() {
             n + 1
         );
     }
-    for observer in &observers {
-        let all = listed(&observer.directory);
-        assert_eq!(
-            all.len(),
-            1,
-            "only the other instance is left: {:#?}",
-            summary(&all)
-        );
-        assert_eq!(
-            find(&all, &staying).map(|i| i.status),
-            Some(InstanceStatus::Live)
-        );
-    }
+    only_left(&observers, &staying);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
