@@ -524,15 +524,35 @@ pub(crate) async fn open_directory(link: Link, outbox: Outbox, service: String) 
     let stop = CancellationToken::new();
     let (tx, rx) = watch::channel(Arc::new(BTreeMap::new()));
     let (channel, deliveries) = follow(&link, &service).await?;
-    outbox
-        .broadcast(&DirectoryPing {
-            from_service: service.clone(),
-            sent_at_ms: now_ms(),
-        })
-        .await
-        .map_err(|e| BridgeError::Setup(format!("pinging the bus: {e}")))?;
+    ping(&outbox, &service).await;
     tokio::spawn(run_directory(link, outbox, service, channel, deliveries, tx, stop.clone()));
     Ok(Directory { instances: rx, stop })
+}
+
+/// Asks every live instance to announce itself.
+async fn ping(outbox: &Outbox, service: &str) {
+    let ping = DirectoryPing {
+        from_service: service.to_owned(),
+        sent_at_ms: now_ms(),
+    };
+    if let Err(error) = outbox.broadcast(&ping).await {
+        warn!(%error, "directory ping not sent; the directory fills as instances heartbeat");
+    }
+}
+
+/// Follows the bus again on a fresh queue (its channel or connection is gone), and pings.
+async fn refollow(link: &Link, outbox: &Outbox, service: &str) -> Option<(crate::link::LinkedChannel, lapin::Consumer)> {
+    match follow(link, service).await {
+        Ok(fresh) => {
+            ping(outbox, service).await;
+            Some(fresh)
+        }
+        Err(error) => {
+            warn!(%error, "directory cannot follow the bus; retrying in 1 s");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            None
+        }
+    }
 }
 
 /// A queue of this directory's own, bound to the discovery events.
@@ -597,21 +617,16 @@ async fn run_directory(
                     refreshed = true;
                 }
                 Some(Err(error)) => {
-                    if link.wait_for_recovery(&channel, error).await.is_err() {
-                        match follow(&link, &service).await {
-                            Ok((c, d)) => (channel, deliveries) = (c, d),
-                            Err(error) => {
-                                warn!(%error, "directory cannot follow the bus; retrying");
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                                continue;
-                            }
-                        }
+                    if link.wait_for_recovery(&channel, error).await.is_ok() {
+                        // Back after a reconnect: catch up on what was missed meanwhile.
+                        ping(&outbox, &service).await;
+                    } else if let Some(fresh) = refollow(&link, &outbox, &service).await {
+                        (channel, deliveries) = fresh;
                     }
-                    let _ = outbox.broadcast(&DirectoryPing { from_service: service.clone(), sent_at_ms: now_ms() }).await;
                 }
                 None => {
-                    if let Ok((c, d)) = follow(&link, &service).await {
-                        (channel, deliveries) = (c, d);
+                    if let Some(fresh) = refollow(&link, &outbox, &service).await {
+                        (channel, deliveries) = fresh;
                     }
                 }
             },
