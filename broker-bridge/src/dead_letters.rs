@@ -48,7 +48,9 @@ impl DeadLetter {
                 .and_then(|v| envelope::header_text(v, "dead-letter header").ok())
                 .unwrap_or_default()
         };
-        let kind = Some(text("cloudEvents_type")).filter(|k| !k.is_empty());
+        let kind = headers
+            .and_then(|h| envelope::ce_header(h, "type"))
+            .and_then(|v| envelope::header_text(v, "type").ok());
         let mut reason = text(header::REASON);
         if reason.is_empty() {
             // Dead-lettered by the broker itself, which gives its reason in its own words.
@@ -82,21 +84,11 @@ impl DeadLetter {
 
     /// The message as a reader sees it, to check it against its contract again.
     pub fn payload(&self) -> RawPayload<'_> {
-        let data_schema = self
-            .properties
-            .headers()
-            .as_ref()
-            .and_then(|h| h.inner().get("cloudEvents_dataschema"))
-            .and_then(|v| match v {
-                AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
-                _ => None,
-            });
-        RawPayload::from_parts(
-            &self.body,
-            &self.content_type,
-            data_schema,
-            self.properties.headers().as_ref(),
-        )
+        let headers = self.properties.headers().as_ref();
+        let data_schema = headers
+            .and_then(|h| envelope::ce_header(h, "dataschema"))
+            .and_then(|v| envelope::header_str(v, "dataschema").ok());
+        RawPayload::from_parts(&self.body, &self.content_type, data_schema, headers)
     }
 }
 

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
@@ -38,13 +39,19 @@ use crate::topology::EVENTS;
 /// commands and requests its inbox takes, the work queues it works on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offers {
+    /// Event types it subscribes to (and jobs it takes).
     pub consumes: Vec<TypeVersions>,
+    /// Types it sends.
     pub produces: Vec<TypeVersions>,
+    /// Commands its inbox accepts.
     pub commands: Vec<TypeVersions>,
+    /// Requests it answers.
     pub requests: Vec<TypeVersions>,
+    /// Work queues it takes jobs from (names without the `instadash.work.` prefix).
     pub work_queues: Vec<String>,
 }
 
+/// A message type and the schema versions handled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TypeVersions {
     #[serde(rename = "type")]
@@ -74,15 +81,19 @@ impl Message for Announcement {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How an instance is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     Ok,
+    /// Working with trouble (e.g. the broker link is recovering).
     Degraded,
+    /// Shutting down, finishing what it holds.
     Draining,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// State of the broker connection, as a heartbeat reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HeartbeatLink {
     Connected,
@@ -116,7 +127,7 @@ impl Message for Heartbeat {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GoodbyeReason {
     Shutdown,
@@ -174,20 +185,43 @@ pub(crate) struct Presence {
     pub interval: Duration,
     started: Instant,
     started_at_ms: i64,
-    offers: Mutex<OfferSets>,
+    /// Read on every message sent (is its type already offered?), so reading takes no lock;
+    /// the rare change copies the sets under `offers_changing`.
+    offers: ArcSwap<OfferSets>,
+    offers_changing: Mutex<()>,
     /// Woken when the offers change, so the instance announces them.
     changed: Notify,
     /// The process's CPU time at the previous heartbeat, for the CPU share since then.
     cpu_before: Mutex<Option<(Instant, Duration)>>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct OfferSets {
     consumes: BTreeSet<(&'static str, u32)>,
     produces: BTreeSet<(&'static str, u32)>,
     commands: BTreeSet<(&'static str, u32)>,
     requests: BTreeSet<(&'static str, u32)>,
     work_queues: BTreeSet<String>,
+}
+
+impl OfferSets {
+    fn set(&self, offer: Offer) -> &BTreeSet<(&'static str, u32)> {
+        match offer {
+            Offer::Consumes => &self.consumes,
+            Offer::Produces => &self.produces,
+            Offer::Command => &self.commands,
+            Offer::Request => &self.requests,
+        }
+    }
+
+    fn set_mut(&mut self, offer: Offer) -> &mut BTreeSet<(&'static str, u32)> {
+        match offer {
+            Offer::Consumes => &mut self.consumes,
+            Offer::Produces => &mut self.produces,
+            Offer::Command => &mut self.commands,
+            Offer::Request => &mut self.requests,
+        }
+    }
 }
 
 /// Which list of [`Offers`] a type goes to.
@@ -208,7 +242,8 @@ impl Presence {
             interval,
             started: Instant::now(),
             started_at_ms: now_ms(),
-            offers: Mutex::default(),
+            offers: ArcSwap::default(),
+            offers_changing: Mutex::default(),
             changed: Notify::new(),
             cpu_before: Mutex::default(),
         }
@@ -216,31 +251,32 @@ impl Presence {
 
     /// Records that this instance offers `kind` (version `version`); announces again if new.
     pub(crate) fn offer(&self, offer: Offer, kind: &'static str, version: u32) {
-        let mut sets = self.lock();
-        let set = match offer {
-            Offer::Consumes => &mut sets.consumes,
-            Offer::Produces => &mut sets.produces,
-            Offer::Command => &mut sets.commands,
-            Offer::Request => &mut sets.requests,
-        };
-        if set.insert((kind, version)) {
-            drop(sets);
-            self.changed.notify_one();
+        let entry = (kind, version);
+        if OfferSets::set(&self.offers.load(), offer).contains(&entry) {
+            return;
         }
+        self.change(|sets| sets.set_mut(offer).insert(entry));
     }
 
     pub(crate) fn offer_work_queue(&self, queue: &str) {
-        if self.lock().work_queues.insert(queue.to_owned()) {
+        if !self.offers.load().work_queues.contains(queue) {
+            self.change(|sets| sets.work_queues.insert(queue.to_owned()));
+        }
+    }
+
+    /// Applies `change` to a copy of the offers; if it changed anything, publishes the copy and
+    /// has the instance announce it.
+    fn change(&self, change: impl FnOnce(&mut OfferSets) -> bool) {
+        let _one_at_a_time = self.offers_changing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sets = OfferSets::clone(&self.offers.load());
+        if change(&mut sets) {
+            self.offers.store(Arc::new(sets));
             self.changed.notify_one();
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, OfferSets> {
-        self.offers.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn announcement(&self) -> Announcement {
-        let sets = self.lock();
+        let sets = self.offers.load();
         let list = |set: &BTreeSet<(&'static str, u32)>| {
             let mut by_type: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
             for (kind, version) in set {
@@ -483,7 +519,7 @@ pub enum InstanceStatus {
 
 /// Every instance on the bus, kept current. Dropping it stops following.
 pub struct Directory {
-    instances: watch::Receiver<Arc<BTreeMap<String, Instance>>>,
+    instances: watch::Receiver<BTreeMap<String, Instance>>,
     stop: CancellationToken,
 }
 
@@ -522,7 +558,7 @@ const DEFAULT_INTERVAL_S: u32 = 2;
 
 pub(crate) async fn open_directory(link: Link, outbox: Outbox, service: String) -> Result<Directory, BridgeError> {
     let stop = CancellationToken::new();
-    let (tx, rx) = watch::channel(Arc::new(BTreeMap::new()));
+    let (tx, rx) = watch::channel(BTreeMap::new());
     let (channel, deliveries) = follow(&link, &service).await?;
     ping(&outbox, &service).await;
     tokio::spawn(run_directory(link, outbox, service, channel, deliveries, tx, stop.clone()));
@@ -596,10 +632,9 @@ async fn run_directory(
     service: String,
     mut channel: crate::link::LinkedChannel,
     mut deliveries: lapin::Consumer,
-    tx: watch::Sender<Arc<BTreeMap<String, Instance>>>,
+    known: watch::Sender<BTreeMap<String, Instance>>,
     stop: CancellationToken,
 ) {
-    let mut known: BTreeMap<String, Instance> = BTreeMap::new();
     // When each instance was last heard of, by this process's clock.
     let mut heard: BTreeMap<String, Instant> = BTreeMap::new();
     // When the broker was last asked about each silent instance, and whether it still held the
@@ -607,14 +642,14 @@ async fn run_directory(
     let mut asked: BTreeMap<String, (Instant, Option<bool>)> = BTreeMap::new();
     let mut check = tokio::time::interval(CHECK_EVERY);
     loop {
-        let mut changed = false;
-        // Heartbeats refresh `last_seen_ms` without waking watchers; real changes wake them.
-        let mut refreshed = false;
         tokio::select! {
             delivery = deliveries.next() => match delivery {
                 Some(Ok(delivery)) => {
-                    changed = apply(&mut known, &mut heard, &delivery);
-                    refreshed = true;
+                    if let Some(event) = Event::read(&delivery) {
+                        // Heartbeats refresh `last_seen_ms` without waking watchers; real changes
+                        // wake them.
+                        known.send_if_modified(|known| event.apply(known, &mut heard));
+                    }
                 }
                 Some(Err(error)) => {
                     if link.wait_for_recovery(&channel, error).await.is_ok() {
@@ -630,121 +665,129 @@ async fn run_directory(
                     }
                 }
             },
-            _ = check.tick() => {
-                changed = check_silent(&link, &mut known, &heard, &mut asked).await;
-            }
+            _ = check.tick() => check_silent(&link, &known, &heard, &mut asked).await,
             () = stop.cancelled() => {
                 let _ = channel.close(200, "directory closed".into()).await;
                 return;
             }
         }
-        if changed || refreshed {
-            tx.send_if_modified(|published| {
-                *published = Arc::new(known.clone());
-                changed
-            });
-        }
     }
 }
 
-/// Applies one discovery event; returns whether the directory changed.
-fn apply(
-    known: &mut BTreeMap<String, Instance>,
-    heard: &mut BTreeMap<String, Instant>,
-    delivery: &lapin::message::Delivery,
-) -> bool {
-    let Ok((envelope, body)) = Envelope::from_delivery(&delivery.properties, &delivery.data) else {
-        return false;
-    };
-    let payload = RawPayload::new(&envelope, &body, delivery.properties.headers().as_ref());
-    match envelope.kind.as_str() {
-        Announcement::TYPE => {
-            let Ok(a) = Announcement::decode(&payload) else { return false };
-            heard.insert(a.instance.clone(), Instant::now());
-            let previous = known.get(&a.instance).cloned();
-            let instance = Instance {
-                service: a.service,
-                instance: a.instance.clone(),
-                version: a.version,
-                host: a.host,
-                pid: a.pid,
-                started_at_ms: a.started_at_ms,
-                offers: a.offers,
-                status: InstanceStatus::Live,
-                health: previous.as_ref().and_then(|p| p.health),
-                last_seen_ms: now_ms(),
-                heartbeat_interval_s: a
-                    .heartbeat_interval_s
-                    .or(previous.as_ref().map(|p| p.heartbeat_interval_s))
-                    .unwrap_or(DEFAULT_INTERVAL_S),
-            };
-            let changed = previous.as_ref().is_none_or(|p| p.status != instance.status || p.offers != instance.offers || p.version != instance.version);
-            known.insert(a.instance, instance);
-            changed
+/// A discovery event, read.
+enum Event {
+    Announced(Announcement),
+    Heartbeat(Heartbeat),
+    Goodbye(Goodbye),
+}
+
+impl Event {
+    fn read(delivery: &lapin::message::Delivery) -> Option<Event> {
+        let (envelope, body) = Envelope::from_delivery(&delivery.properties, &delivery.data).ok()?;
+        let payload = RawPayload::new(&envelope, &body, delivery.properties.headers().as_ref());
+        match envelope.kind.as_str() {
+            Announcement::TYPE => Announcement::decode(&payload).ok().map(Event::Announced),
+            Heartbeat::TYPE => Heartbeat::decode(&payload).ok().map(Event::Heartbeat),
+            Goodbye::TYPE => Goodbye::decode(&payload).ok().map(Event::Goodbye),
+            _ => None,
         }
-        Heartbeat::TYPE => {
-            let Ok(beat) = Heartbeat::decode(&payload) else { return false };
-            heard.insert(beat.instance.clone(), Instant::now());
-            // A heartbeat from an instance this directory has not seen announced: it will be
-            // once it answers the ping or re-announces; until then it is not listed.
-            let Some(instance) = known.get_mut(&beat.instance) else { return false };
-            let changed = instance.status != InstanceStatus::Live || instance.health != Some(beat.health);
-            instance.status = InstanceStatus::Live;
-            instance.health = Some(beat.health);
-            instance.heartbeat_interval_s = beat.interval_s;
-            instance.last_seen_ms = now_ms();
-            changed
+    }
+
+    /// Applies the event; returns whether the directory changed (beyond when it last heard).
+    fn apply(self, known: &mut BTreeMap<String, Instance>, heard: &mut BTreeMap<String, Instant>) -> bool {
+        match self {
+            Event::Announced(a) => {
+                heard.insert(a.instance.clone(), Instant::now());
+                let previous = known.get(&a.instance);
+                let instance = Instance {
+                    service: a.service,
+                    instance: a.instance.clone(),
+                    version: a.version,
+                    host: a.host,
+                    pid: a.pid,
+                    started_at_ms: a.started_at_ms,
+                    offers: a.offers,
+                    status: InstanceStatus::Live,
+                    health: previous.and_then(|p| p.health),
+                    last_seen_ms: now_ms(),
+                    heartbeat_interval_s: a
+                        .heartbeat_interval_s
+                        .or(previous.map(|p| p.heartbeat_interval_s))
+                        .unwrap_or(DEFAULT_INTERVAL_S),
+                };
+                let changed = previous.is_none_or(|p| {
+                    p.status != instance.status || p.offers != instance.offers || p.version != instance.version
+                });
+                known.insert(a.instance, instance);
+                changed
+            }
+            Event::Heartbeat(beat) => {
+                heard.insert(beat.instance.clone(), Instant::now());
+                // A heartbeat from an instance this directory has not seen announced: it will be
+                // once it answers the ping or re-announces; until then it is not listed.
+                let Some(instance) = known.get_mut(&beat.instance) else { return false };
+                let changed = instance.status != InstanceStatus::Live || instance.health != Some(beat.health);
+                instance.status = InstanceStatus::Live;
+                instance.health = Some(beat.health);
+                instance.heartbeat_interval_s = beat.interval_s;
+                instance.last_seen_ms = now_ms();
+                changed
+            }
+            Event::Goodbye(bye) => {
+                heard.remove(&bye.instance);
+                known.remove(&bye.instance).is_some()
+            }
         }
-        Goodbye::TYPE => {
-            let Ok(bye) = Goodbye::decode(&payload) else { return false };
-            heard.remove(&bye.instance);
-            known.remove(&bye.instance).is_some()
-        }
-        _ => false,
     }
 }
 
 /// Asks the broker about instances that went quiet: gone if their presence queue is gone,
 /// unresponsive if it is still held after three intervals. Each silent instance is asked about
-/// at most once per heartbeat interval. Returns whether anything changed.
+/// at most once per heartbeat interval.
 async fn check_silent(
     link: &Link,
-    known: &mut BTreeMap<String, Instance>,
+    known: &watch::Sender<BTreeMap<String, Instance>>,
     heard: &BTreeMap<String, Instant>,
     asked: &mut BTreeMap<String, (Instant, Option<bool>)>,
-) -> bool {
-    asked.retain(|id, _| known.contains_key(id));
-    let silent: Vec<(String, f64, f64)> = known
-        .values()
-        .filter_map(|i| {
-            let interval = f64::from(i.heartbeat_interval_s.max(1));
-            let silence = heard.get(&i.instance)?.elapsed().as_secs_f64() / interval;
-            (silence >= SUSPECT_AFTER).then(|| (i.instance.clone(), silence, interval))
-        })
-        .collect();
-    let mut changed = false;
-    for (id, silence, interval) in silent {
-        let Some(instance) = known.get(&id) else { continue };
+) {
+    let silent: Vec<(String, String, f64, f64)> = {
+        let known = known.borrow();
+        asked.retain(|id, _| known.contains_key(id));
+        known
+            .values()
+            .filter_map(|i| {
+                let interval = f64::from(i.heartbeat_interval_s.max(1));
+                let silence = heard.get(&i.instance)?.elapsed().as_secs_f64() / interval;
+                let queue = presence_queue(&i.service, &i.instance);
+                (silence >= SUSPECT_AFTER).then(|| (i.instance.clone(), queue, silence, interval))
+            })
+            .collect()
+    };
+    let mut verdicts = Vec::new();
+    for (id, queue, silence, interval) in silent {
         let stale = asked.get(&id).is_none_or(|(at, _)| at.elapsed().as_secs_f64() >= interval);
         if stale {
-            let held = presence_held(link, &presence_queue(&instance.service, &instance.instance)).await;
-            asked.insert(id.clone(), (Instant::now(), held));
+            asked.insert(id.clone(), (Instant::now(), presence_held(link, &queue).await));
         }
-        match asked.get(&id).and_then(|(_, held)| *held) {
-            Some(false) => {
-                known.remove(&id);
-                changed = true;
-            }
-            Some(true) if silence >= UNRESPONSIVE_AFTER && instance.status == InstanceStatus::Live => {
-                if let Some(instance) = known.get_mut(&id) {
-                    instance.status = InstanceStatus::Unresponsive;
-                    changed = true;
-                }
-            }
-            _ => {}
+        if let Some(held) = asked.get(&id).and_then(|(_, held)| *held) {
+            verdicts.push((id, held, silence));
         }
     }
-    changed
+    known.send_if_modified(|known| {
+        let mut changed = false;
+        for (id, held, silence) in verdicts {
+            if !held {
+                changed |= known.remove(&id).is_some();
+            } else if silence >= UNRESPONSIVE_AFTER
+                && let Some(instance) = known.get_mut(&id)
+                && instance.status == InstanceStatus::Live
+            {
+                instance.status = InstanceStatus::Unresponsive;
+                changed = true;
+            }
+        }
+        changed
+    });
 }
 
 /// Whether another connection holds the exclusive queue `queue`: `None` if the broker could not

@@ -101,7 +101,10 @@ impl Envelope {
 
     /// Describes `payload` (content type, schema, extra headers) and returns its bytes.
     pub fn describe(&mut self, payload: crate::message::Payload) -> Vec<u8> {
-        self.content_type = payload.content_type.to_owned();
+        // Most payloads are JSON, which `new` already set: no new string per message then.
+        if self.content_type != payload.content_type {
+            self.content_type = payload.content_type.to_owned();
+        }
         self.data_schema = payload.data_schema;
         self.extensions = payload.headers;
         payload.bytes
@@ -207,7 +210,7 @@ impl Envelope {
 }
 
 /// Finds an attribute under either prefix, without building strings on the hot path.
-fn ce_header<'h>(headers: &'h FieldTable, name: &str) -> Option<&'h AMQPValue> {
+pub(crate) fn ce_header<'h>(headers: &'h FieldTable, name: &str) -> Option<&'h AMQPValue> {
     headers
         .inner()
         .range::<str, _>((Bound::Included(CE_STEM), Bound::Unbounded))
@@ -228,20 +231,21 @@ fn plain_header(headers: &FieldTable, name: &str) -> Option<String> {
 
 /// A header's value as text, whatever string type the sender used.
 pub(crate) fn header_text(value: &AMQPValue, name: &'static str) -> Result<String, EnvelopeError> {
+    header_str(value, name).map(str::to_owned)
+}
+
+/// A header's value as borrowed text, whatever string type the sender used.
+pub(crate) fn header_str<'v>(value: &'v AMQPValue, name: &'static str) -> Result<&'v str, EnvelopeError> {
+    let utf8 = |bytes: &'v [u8]| {
+        std::str::from_utf8(bytes).map_err(|_| EnvelopeError::Invalid {
+            name,
+            reason: "not UTF-8".into(),
+        })
+    };
     match value {
-        AMQPValue::LongString(s) => String::from_utf8(s.as_bytes().to_vec()).map_err(|_| {
-            EnvelopeError::Invalid {
-                name,
-                reason: "not UTF-8".into(),
-            }
-        }),
-        AMQPValue::ShortString(s) => Ok(s.to_string()),
-        AMQPValue::ByteArray(b) => String::from_utf8(b.as_slice().to_vec()).map_err(|_| {
-            EnvelopeError::Invalid {
-                name,
-                reason: "not UTF-8".into(),
-            }
-        }),
+        AMQPValue::LongString(s) => utf8(s.as_bytes()),
+        AMQPValue::ShortString(s) => Ok(s.as_str()),
+        AMQPValue::ByteArray(b) => utf8(b.as_slice()),
         other => Err(EnvelopeError::Invalid {
             name,
             reason: format!("expected a string, got {:?}", other.get_type()),

@@ -205,6 +205,7 @@ impl Link {
 
 /// A channel and the connection it was opened on, so that waiting on it can tell when that
 /// connection was replaced.
+#[derive(Clone)]
 pub(crate) struct LinkedChannel {
     channel: Channel,
     connection: Arc<Connection>,

@@ -1,6 +1,6 @@
 //! Typed messages: what a service author declares to put a Rust type on the bus.
 
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -109,11 +109,7 @@ impl<'a> RawPayload<'a> {
 
     /// A text header of the message.
     pub fn header(&self, name: &str) -> Option<&'a str> {
-        match self.headers?.inner().get(name)? {
-            AMQPValue::LongString(value) => std::str::from_utf8(value.as_bytes()).ok(),
-            AMQPValue::ShortString(value) => Some(value.as_str()),
-            _ => None,
-        }
+        crate::envelope::header_str(self.headers?.inner().get(name)?, "header").ok()
     }
 
     /// The body as plain JSON, after checking the content type says JSON.

@@ -65,12 +65,17 @@ impl Requester {
     /// Fails at once when `service` has no inbox or nothing consumes it, rather than letting the
     /// request wait out its timeout. `Ok` when the broker cannot be asked (the publish decides).
     async fn check_live(&self, service: &str) -> Result<(), RequestError> {
-        let mut probe = self.probe.lock().await;
-        if probe.as_ref().is_none_or(|p| !p.status().connected() || !self.link.is_current(p)) {
-            *probe = self.link.create_channel().await.ok();
-        }
-        let Some(channel) = probe.as_ref() else {
-            return Ok(());
+        // The lock covers finding a usable channel, not the question: requests in flight at
+        // once ask at once.
+        let channel = {
+            let mut probe = self.probe.lock().await;
+            if probe.as_ref().is_none_or(|p| !p.status().connected() || !self.link.is_current(p)) {
+                *probe = self.link.create_channel().await.ok();
+            }
+            match probe.as_ref() {
+                Some(channel) => channel.clone(),
+                None => return Ok(()),
+            }
         };
         let passive = QueueDeclareOptions {
             passive: true,
@@ -81,7 +86,7 @@ impl Requester {
             Ok(queue) if queue.consumer_count() == 0 => Err(RequestError::NoLiveInstance(service.to_owned())),
             Ok(_) => Ok(()),
             Err(error) => {
-                *probe = None;
+                // The broker closed the channel over the question; the next one opens another.
                 let missing = matches!(error.kind(), lapin::ErrorKind::ProtocolError(e)
                     if matches!(e.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)));
                 if missing { Err(RequestError::NoSuchService(service.to_owned())) } else { Ok(()) }

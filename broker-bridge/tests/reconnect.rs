@@ -13,12 +13,8 @@ use common::Tick;
 
 const MESSAGES: u32 = 20_000;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forced_connection_closes_lose_nothing_and_duplicate_nothing() {
-    let vhost = TestVhost::create().await.unwrap();
-    let producer = vhost.connect("simulator").await.unwrap();
-    let consumer = vhost.connect("tracker").await.unwrap();
-
+/// Subscribes `consumer` as group "tracker", recording every tick's event id.
+async fn record_ticks(consumer: &broker_bridge::Bridge) -> Arc<Ledger> {
     let ledger = Arc::new(Ledger::default());
     let record = ledger.clone();
     consumer
@@ -30,6 +26,16 @@ async fn forced_connection_closes_lose_nothing_and_duplicate_nothing() {
         .start()
         .await
         .unwrap();
+    ledger
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_connection_closes_lose_nothing_and_duplicate_nothing() {
+    let vhost = TestVhost::create().await.unwrap();
+    let producer = vhost.connect("simulator").await.unwrap();
+    let consumer = vhost.connect("tracker").await.unwrap();
+
+    let ledger = record_ticks(&consumer).await;
 
     let publishing = tokio::spawn(async move {
         let mut receipts = Vec::with_capacity(MESSAGES as usize);
@@ -157,17 +163,7 @@ async fn a_replaced_connection_carries_everything_over() {
     let vhost = TestVhost::create().await.unwrap();
     let producer = vhost.connect("simulator").await.unwrap();
     let consumer = vhost.connect("tracker").await.unwrap();
-    let ledger = Arc::new(Ledger::default());
-    let record = ledger.clone();
-    consumer
-        .subscribe("tracker")
-        .on(move |m: Incoming<Tick>| {
-            record.record(&m.envelope.id);
-            async { Ok(()) }
-        })
-        .start()
-        .await
-        .unwrap();
+    let ledger = record_ticks(&consumer).await;
     consumer
         .serve()
         .answer(|m: Incoming<Tick>| async move { Ok(Tick { seq: m.data.seq + 1 }) })

@@ -85,6 +85,10 @@ pub trait Contract: broker_bridge::Message {
 
     /// A realistic example value, used by tests and by `schema check`.
     fn example() -> Self;
+
+    /// Where this binding's codecs are kept once built (see [`wire::codecs`]).
+    #[doc(hidden)]
+    fn codecs_cell() -> &'static wire::CodecsCell<Self>;
 }
 
 /// Prefix of every `dataschema` URN.
@@ -143,6 +147,11 @@ macro_rules! contract {
             )+)?];
             fn example() -> Self {
                 $example
+            }
+
+            fn codecs_cell() -> &'static $crate::wire::CodecsCell<Self> {
+                static CELL: $crate::wire::CodecsCell<$ty> = std::sync::OnceLock::new();
+                &CELL
             }
         }
 

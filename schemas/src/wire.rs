@@ -8,9 +8,7 @@
 //! (from `dataschema`) when known, Avro is resolved from the writer's fingerprint. Either way the
 //! binding reads compatible other versions.
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::OnceLock;
 
 use broker_bridge::{Payload, RawPayload, Rejection};
 
@@ -142,35 +140,24 @@ impl<T: Contract> Codecs<T> {
     }
 }
 
-/// The codecs of binding `T`, built on first use and kept for the life of the program.
+/// Where a binding keeps its codecs: one cell per type, made by `contract!`.
+pub type CodecsCell<T> = OnceLock<Result<Codecs<T>, Rejection>>;
+
+/// The codecs of binding `T`, built on first use and kept for the life of the program. Every
+/// message encoded or decoded passes here, so it is a load from the type's own cell, no lock.
 pub fn codecs<T: Contract>() -> Result<&'static Codecs<T>, Rejection> {
-    type Built = &'static (dyn Any + Send + Sync);
-    static BUILT: OnceLock<RwLock<HashMap<TypeId, Built>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    let found = built
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&TypeId::of::<T>())
-        .copied();
-    let any = match found {
-        Some(any) => any,
-        None => {
-            let codecs = Codecs::<T>::new().map_err(|e| Rejection {
+    T::codecs_cell()
+        .get_or_init(|| {
+            Codecs::new().map_err(|e| Rejection {
                 reason: "the type's schemas do not load".into(),
                 check: "schema".into(),
                 pointer: String::new(),
                 schema: Some(crate::dataschema_of::<T>()),
                 detail: e.to_string(),
-            })?;
-            let leaked: Built = Box::leak(Box::new(codecs));
-            *built
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(TypeId::of::<T>())
-                .or_insert(leaked)
-        }
-    };
-    Ok(any.downcast_ref().expect("codecs are stored under their own type id"))
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Checks a received message of CloudEvents type `kind` against the contract, as its consumers

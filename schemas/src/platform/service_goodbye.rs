@@ -17,13 +17,7 @@ pub mod v1 {
         pub message: Option<String>,
     }
 
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-    #[serde(rename_all = "snake_case")]
-    pub enum GoodbyeReason {
-        Shutdown,
-        Restart,
-        FatalError,
-    }
+    pub use crate::platform::GoodbyeReason;
 
     contract! {
         ServiceGoodbye {

@@ -33,12 +33,7 @@ pub mod v1 {
     }
 
     /// State of the broker connection.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-    #[serde(rename_all = "snake_case")]
-    pub enum LinkState {
-        Connected,
-        Recovering,
-    }
+    pub use crate::platform::HeartbeatLink as LinkState;
 
     contract! {
         ServiceHeartbeat {
