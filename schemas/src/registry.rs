@@ -153,6 +153,7 @@ bindings![
     vehicle::position::v2::Position,
     vehicle::obd_reading::v1::ObdReading,
     vehicle::trouble_codes::v1::TroubleCodes,
+    vehicle::ignition::v1::Ignition,
     vehicle::status_changed::v1::StatusChanged,
     vehicle::get_state::v1::GetState,
     vehicle::get_state_reply::v1::GetStateReply,

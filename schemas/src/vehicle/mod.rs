@@ -8,6 +8,7 @@ pub mod get_route;
 pub mod get_route_reply;
 pub mod get_state;
 pub mod get_state_reply;
+pub mod ignition;
 pub mod list_vehicles;
 pub mod list_vehicles_reply;
 pub mod obd_reading;
@@ -43,6 +44,11 @@ pub struct VehicleState {
     pub obd: Option<LastObd>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trouble_codes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignition_on: Option<bool>,
+    /// Summed over accepted fixes while moving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub odometer_m: Option<f64>,
 }
 
 /// The latest GPS fix the tracker holds.
@@ -90,5 +96,7 @@ pub(crate) fn example_state(vehicle_id: &str) -> VehicleState {
             mil_on: Some(false),
         }),
         trouble_codes: Some(vec![]),
+        ignition_on: Some(true),
+        odometer_m: Some(18_240.5),
     }
 }
