@@ -86,7 +86,11 @@ async fn main() -> anyhow::Result<()> {
                     *top = top.max(speed_kmh);
                 }
                 if speed_kmh > args.limit_kmh {
-                    let speeding = Speeding { vehicle, speed_kmh, limit_kmh: args.limit_kmh };
+                    let speeding = Speeding {
+                        vehicle,
+                        speed_kmh,
+                        limit_kmh: args.limit_kmh,
+                    };
                     events.publish(&speeding).await?;
                 }
                 Ok(())
@@ -100,7 +104,12 @@ async fn main() -> anyhow::Result<()> {
         .answer(move |query: Incoming<TopSpeedQuery>| {
             let top_speed_kmh = top_speeds.lock().unwrap().get(&query.data.vehicle).copied();
             let vehicle = query.data.vehicle;
-            async move { Ok(TopSpeed { vehicle, top_speed_kmh }) }
+            async move {
+                Ok(TopSpeed {
+                    vehicle,
+                    top_speed_kmh,
+                })
+            }
         })
         .start()
         .await?;

@@ -36,9 +36,9 @@ use tokio::sync::oneshot;
 
 use crate::config::BridgeConfig;
 use crate::envelope::Envelope;
-use crate::trace_context;
 use crate::message::{Incoming, Message};
 use crate::topology::{self, QueueKind};
+use crate::trace_context;
 use crate::{Bridge, config};
 
 /// What to run. Both paths take the same options.

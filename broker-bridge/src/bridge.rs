@@ -4,7 +4,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lapin::options::QueueDeleteOptions;
+use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -111,7 +112,12 @@ impl Bridge {
     /// it is live. Complete within moments (live instances answer its ping).
     pub async fn directory(&self) -> Result<Directory, BridgeError> {
         let inner = &self.inner;
-        discovery::open_directory(inner.link.clone(), inner.outbox.clone(), inner.config.service.clone()).await
+        discovery::open_directory(
+            inner.link.clone(),
+            inner.outbox.clone(),
+            inner.config.service.clone(),
+        )
+        .await
     }
 
     pub(crate) fn presence(&self) -> &Presence {
@@ -175,7 +181,10 @@ impl Bridge {
         let reply = loop {
             let requester = self.requester().await?;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match requester.call(service, Q::TYPE, properties.clone(), &payload, left).await {
+            match requester
+                .call(service, Q::TYPE, properties.clone(), &payload, left)
+                .await
+            {
                 // Its channel is gone for good (the connection was replaced): ask again on a new one.
                 Err(RequestError::Publish(_)) if !requester.usable() => continue,
                 outcome => break outcome?,
@@ -192,8 +201,8 @@ impl Bridge {
             .as_ref()
             .and_then(|h| h.inner().get(header::REPLY_ERROR))
         {
-            let message = envelope::header_text(error, header::REPLY_ERROR)
-                .unwrap_or_else(|e| e.to_string());
+            let message =
+                envelope::header_text(error, header::REPLY_ERROR).unwrap_or_else(|e| e.to_string());
             return Err(remote(message));
         }
         let decode_error = |message: String| RequestError::Decode {
@@ -218,7 +227,11 @@ impl Bridge {
     /// All instances of the service share the inbox.
     pub fn serve(&self) -> Subscription {
         let service = self.inner.config.service.clone();
-        Subscription::new(self.clone(), topology::inbox_queue(&service), Target::Inbox(service))
+        Subscription::new(
+            self.clone(),
+            topology::inbox_queue(&service),
+            Target::Inbox(service),
+        )
     }
 
     // ---- work queue --------------------------------------------------------------------------
@@ -239,11 +252,19 @@ impl Bridge {
 
     /// Takes jobs from the work queue `queue`, competing with every other worker on it.
     pub fn work_queue(&self, queue: &str) -> Subscription {
-        Subscription::new(self.clone(), topology::work_queue(queue), Target::Work(queue.to_owned()))
+        Subscription::new(
+            self.clone(),
+            topology::work_queue(queue),
+            Target::Work(queue.to_owned()),
+        )
     }
 
     /// Declares the work queue `queue` (and its retry and dead-letter queues) of the given kind.
-    pub async fn declare_work_queue(&self, queue: &str, kind: QueueKind) -> Result<(), BridgeError> {
+    pub async fn declare_work_queue(
+        &self,
+        queue: &str,
+        kind: QueueKind,
+    ) -> Result<(), BridgeError> {
         if self.lock_declared().contains(queue) {
             return Ok(());
         }
@@ -260,7 +281,8 @@ impl Bridge {
 
     /// Deletes the work queue `queue` with its retry and dead-letter queues, messages included.
     pub async fn delete_work_queue(&self, queue: &str) -> Result<(), BridgeError> {
-        self.delete_queue_family(&topology::work_queue(queue)).await?;
+        self.delete_queue_family(&topology::work_queue(queue))
+            .await?;
         self.lock_declared().remove(queue);
         Ok(())
     }
@@ -281,6 +303,30 @@ impl Bridge {
         }
         let _ = channel.close(200, "deleted".into()).await;
         Ok(())
+    }
+
+    /// What the broker holds for a queue right now (named as in [`topology`], e.g.
+    /// `topology::group_queue("tracker")`): messages ready for delivery and consumers. Unlike the
+    /// management API's figures, which lag by seconds, this is the broker's current count.
+    pub async fn queue_depth(&self, queue: &str) -> Result<QueueDepth, BridgeError> {
+        let channel = self.scratch_channel().await?;
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(BridgeError::broker(format!("looking up queue {queue}")));
+        let _ = channel.close(200, "looked up".into()).await;
+        let declared = declared?;
+        Ok(QueueDepth {
+            ready: u64::from(declared.message_count()),
+            consumers: declared.consumer_count(),
+        })
     }
 
     // ---- shutdown ----------------------------------------------------------------------------
@@ -315,9 +361,17 @@ impl Bridge {
             .close(inner.config.confirm_timeout * 2)
             .await;
         if unconfirmed > 0 {
-            warn!(unconfirmed, "closing with messages the broker has not confirmed");
+            warn!(
+                unconfirmed,
+                "closing with messages the broker has not confirmed"
+            );
         }
-        let _ = inner.outbox.publisher.channel().close(200, "shutdown".into()).await;
+        let _ = inner
+            .outbox
+            .publisher
+            .channel()
+            .close(200, "shutdown".into())
+            .await;
         let connection = inner.link.connection();
         if connection.status().connected() {
             connection
@@ -379,7 +433,10 @@ impl Bridge {
 
     /// `service/instance`, as written into dead letters.
     pub(crate) fn identity(&self) -> String {
-        format!("{}/{}", self.inner.config.service, self.inner.config.instance)
+        format!(
+            "{}/{}",
+            self.inner.config.service, self.inner.config.instance
+        )
     }
 
     /// Publishes prepared properties and bytes (a copy of a received message) and waits for the
@@ -414,6 +471,14 @@ impl Bridge {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// A queue's current contents, as [`Bridge::queue_depth`] reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Messages ready for delivery (not counting those delivered and not yet acknowledged).
+    pub ready: u64,
+    pub consumers: u32,
 }
 
 /// A delivery that made the broker redeliver it this many times (its consumer kept dying) goes to

@@ -212,7 +212,9 @@ impl BridgeConfig {
         if self.service.is_empty() || !self.service.chars().all(is_name_char) {
             return invalid("service", "use letters, digits, '-' and '_' only");
         }
-        if self.heartbeat_interval < Duration::from_secs(1) || self.heartbeat_interval.subsec_nanos() != 0 {
+        if self.heartbeat_interval < Duration::from_secs(1)
+            || self.heartbeat_interval.subsec_nanos() != 0
+        {
             return invalid("heartbeat_interval_ms", "whole seconds, at least 1000");
         }
         if self.prefetch == 0 {
@@ -221,7 +223,8 @@ impl BridgeConfig {
         if self.confirm_window == 0 {
             return invalid("confirm_window", "must be at least 1");
         }
-        if self.reconnect.min_delay.is_zero() || self.reconnect.min_delay > self.reconnect.max_delay {
+        if self.reconnect.min_delay.is_zero() || self.reconnect.min_delay > self.reconnect.max_delay
+        {
             return invalid("reconnect", "need 0 < min delay <= max delay");
         }
         if self.retry.attempts == 0 {
@@ -240,10 +243,13 @@ impl BridgeConfig {
 
     /// The virtual host the URL names (`/` when it names none).
     pub fn vhost(&self) -> Result<String, ConfigError> {
-        let uri: lapin::uri::AMQPUri = self.amqp_url.parse().map_err(|reason| ConfigError::Invalid {
-            field: "amqp_url",
-            reason,
-        })?;
+        let uri: lapin::uri::AMQPUri =
+            self.amqp_url
+                .parse()
+                .map_err(|reason| ConfigError::Invalid {
+                    field: "amqp_url",
+                    reason,
+                })?;
         Ok(uri.vhost)
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Acker, BasicProperties};
 use tokio::sync::oneshot;
@@ -24,10 +26,10 @@ use crate::dedup::{DedupWindow, EventKey};
 use crate::envelope::{self, Envelope, header};
 use crate::error::BridgeError;
 use crate::link::{Link, LinkedChannel};
-use crate::outbox::Outbox;
-use crate::topology::{self, QueueFamily};
 use crate::message::{Payload, Rejection};
+use crate::outbox::Outbox;
 use crate::stats::{Counter, Stats};
+use crate::topology::{self, QueueFamily};
 use crate::trace_context;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -36,7 +38,10 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) enum Handled {
     Done,
     /// The answer to a request: its type and encoded payload.
-    Reply { kind: &'static str, payload: Payload },
+    Reply {
+        kind: &'static str,
+        payload: Payload,
+    },
 }
 
 /// Why a handler did not produce a result.
@@ -115,7 +120,10 @@ const ACK_BATCH: u32 = 50;
 const ACK_IDLE: Duration = Duration::from_millis(5);
 
 /// Starts the workers; returns once each has subscribed, or the first error.
-pub(crate) async fn start(consumer: Arc<Consumer>, tasks: &tokio_util::task::TaskTracker) -> Result<(), BridgeError> {
+pub(crate) async fn start(
+    consumer: Arc<Consumer>,
+    tasks: &tokio_util::task::TaskTracker,
+) -> Result<(), BridgeError> {
     let mut ready = Vec::new();
     for worker in 0..consumer.spec.workers.max(1) {
         let (tx, rx) = oneshot::channel();
@@ -146,7 +154,9 @@ async fn run_worker(
                 delay = Duration::from_millis(100);
                 let ended = consume(&consumer, &channel, stream).await;
                 if let Ended::Shutdown = ended {
-                    let _ = channel.basic_cancel(tag, BasicCancelOptions::default()).await;
+                    let _ = channel
+                        .basic_cancel(tag, BasicCancelOptions::default())
+                        .await;
                     let _ = channel.close(200, "shutdown".into()).await;
                     return;
                 }
@@ -209,7 +219,11 @@ async fn subscribe(
     Ok((channel, stream, tag))
 }
 
-async fn consume(consumer: &Consumer, channel: &LinkedChannel, mut stream: lapin::Consumer) -> Ended {
+async fn consume(
+    consumer: &Consumer,
+    channel: &LinkedChannel,
+    mut stream: lapin::Consumer,
+) -> Ended {
     // Anything awaited on the channel may hang for good if its connection's recovery is stuck;
     // once the link has replaced that connection, this worker subscribes again on the new one.
     // Handlers are never cut short: only waits on the channel itself race this.
@@ -337,7 +351,11 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
     let (envelope, body) = match Envelope::from_delivery(&delivery.properties, &delivery.data) {
         Ok(parsed) => parsed,
         Err(error) => {
-            let rejection = rejection("invalid CloudEvents envelope", "cloudevents", error.to_string());
+            let rejection = rejection(
+                "invalid CloudEvents envelope",
+                "cloudevents",
+                error.to_string(),
+            );
             return reject(consumer, delivery, &rejection).await;
         }
     };
@@ -355,8 +373,8 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
         );
         return reject(consumer, delivery, &rejection).await;
     };
-    let attempt = envelope::header_u32(delivery.properties.headers().as_ref(), header::ATTEMPT)
-        .unwrap_or(0);
+    let attempt =
+        envelope::header_u32(delivery.properties.headers().as_ref(), header::ATTEMPT).unwrap_or(0);
     let reply_to = delivery.properties.reply_to().as_ref();
     // Only requests need it; their answer carries the request's correlation id.
     let correlation = reply_to.map(|_| {
@@ -395,7 +413,15 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
                     data_schema: None,
                     headers: Vec::new(),
                 };
-                reply(consumer, reply_to, correlation, ERROR_REPLY, payload, Some(&message)).await
+                reply(
+                    consumer,
+                    reply_to,
+                    correlation,
+                    ERROR_REPLY,
+                    payload,
+                    Some(&message),
+                )
+                .await
             }
             _ => true,
         }
@@ -421,7 +447,11 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
                 consumer.stats.count(Counter::Retried);
                 retry(consumer, delivery, attempt + 1, &error).await
             } else {
-                let failed = rejection(&format!("handler failed {attempts} times"), "handler", error);
+                let failed = rejection(
+                    &format!("handler failed {attempts} times"),
+                    "handler",
+                    error,
+                );
                 dead_letter(consumer, delivery, &failed, attempt + 1).await
             }
         }
@@ -478,7 +508,10 @@ async fn reply(
     }
     // Not mandatory: a reply whose caller is gone (its reply-to address died with its channel) is
     // dropped by the broker, which is not this service's failure.
-    match outbox.send_raw("", reply_to.as_str(), properties, bytes, false).await {
+    match outbox
+        .send_raw("", reply_to.as_str(), properties, bytes, false)
+        .await
+    {
         Ok(receipt) => match receipt.confirmed().await {
             Ok(()) => true,
             Err(error) => {

@@ -56,7 +56,9 @@ impl DeadLetter {
             // Dead-lettered by the broker itself, which gives its reason in its own words.
             reason = match text("x-first-death-reason").as_str() {
                 "" => "unknown (no reason header)".to_owned(),
-                "delivery_limit" => "redelivered too often (its consumer kept crashing on it)".to_owned(),
+                "delivery_limit" => {
+                    "redelivered too often (its consumer kept crashing on it)".to_owned()
+                }
                 other => format!("dead-lettered by the broker: {other}"),
             };
         }
@@ -116,7 +118,11 @@ const DEAD_LETTER_HEADERS: [&str; 9] = [
 
 impl Bridge {
     /// Up to `limit` dead letters of the consumed queue `queue`, oldest first, left in place.
-    pub async fn dead_letters(&self, queue: &str, limit: usize) -> Result<Vec<DeadLetter>, BridgeError> {
+    pub async fn dead_letters(
+        &self,
+        queue: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, BridgeError> {
         let dead = topology::dead_letter_queue(queue);
         let channel = self.scratch_channel().await?;
         let mut letters = Vec::new();
@@ -160,7 +166,8 @@ impl Bridge {
                 Ok(()) => {
                     report.replayed += 1;
                     let properties = without_dead_letter_headers(letter.properties.clone());
-                    self.send_confirmed("", queue, properties, letter.body.clone()).await
+                    self.send_confirmed("", queue, properties, letter.body.clone())
+                        .await
                 }
                 Err(rejection) => {
                     report.rejected_again += 1;
@@ -171,16 +178,25 @@ impl Bridge {
                         queue,
                         letter.attempts,
                     );
-                    self.send_confirmed(topology::DEAD_LETTER, queue, properties, letter.body.clone())
-                        .await
+                    self.send_confirmed(
+                        topology::DEAD_LETTER,
+                        queue,
+                        properties,
+                        letter.body.clone(),
+                    )
+                    .await
                 }
             };
             // Not acknowledged, the letter stays where it is when the channel closes.
-            sent.map_err(|e| BridgeError::Setup(format!("replaying a dead letter of {queue}: {e}")))?;
+            sent.map_err(|e| {
+                BridgeError::Setup(format!("replaying a dead letter of {queue}: {e}"))
+            })?;
             acker
                 .ack(BasicAckOptions::default())
                 .await
-                .map_err(BridgeError::broker(format!("removing a replayed letter from {dead}")))?;
+                .map_err(BridgeError::broker(format!(
+                    "removing a replayed letter from {dead}"
+                )))?;
         }
         let _ = channel.close(200, "replayed".into()).await;
         Ok(report)
@@ -215,11 +231,17 @@ pub(crate) fn marked_dead(
         (header::ERROR, text(&why.detail)),
         (header::CHECK, text(&why.check)),
         (header::POINTER, text(&why.pointer)),
-        (header::SCHEMA, text(why.schema.as_deref().unwrap_or_default())),
+        (
+            header::SCHEMA,
+            text(why.schema.as_deref().unwrap_or_default()),
+        ),
         (header::REJECTED_BY, text(by)),
         (header::SOURCE_QUEUE, text(queue)),
         (header::ATTEMPT, AMQPValue::LongUInt(attempts)),
-        (header::DEAD_LETTERED_AT, text(&envelope::format_time(OffsetDateTime::now_utc()))),
+        (
+            header::DEAD_LETTERED_AT,
+            text(&envelope::format_time(OffsetDateTime::now_utc())),
+        ),
     ] {
         headers.insert(ShortString::from(name), value);
     }

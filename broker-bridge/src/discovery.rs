@@ -31,6 +31,7 @@ use crate::error::BridgeError;
 use crate::link::{Link, LinkState};
 use crate::message::{Message, RawPayload};
 use crate::outbox::Outbox;
+use crate::process::Process;
 use crate::topology::EVENTS;
 
 // ---- on the wire (schemas/platform/*.schema.json) ---------------------------------------------
@@ -234,7 +235,12 @@ pub(crate) enum Offer {
 }
 
 impl Presence {
-    pub(crate) fn new(service: String, instance: String, version: String, interval: Duration) -> Self {
+    pub(crate) fn new(
+        service: String,
+        instance: String,
+        version: String,
+        interval: Duration,
+    ) -> Self {
         Self {
             service,
             instance,
@@ -267,7 +273,10 @@ impl Presence {
     /// Applies `change` to a copy of the offers; if it changed anything, publishes the copy and
     /// has the instance announce it.
     fn change(&self, change: impl FnOnce(&mut OfferSets) -> bool) {
-        let _one_at_a_time = self.offers_changing.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self
+            .offers_changing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let mut sets = OfferSets::clone(&self.offers.load());
         if change(&mut sets) {
             self.offers.store(Arc::new(sets));
@@ -309,7 +318,9 @@ impl Presence {
     }
 
     fn interval_s(&self) -> u32 {
-        u32::try_from(self.interval.as_secs()).unwrap_or(u32::MAX).max(1)
+        u32::try_from(self.interval.as_secs())
+            .unwrap_or(u32::MAX)
+            .max(1)
     }
 
     pub(crate) fn goodbye(&self) -> Goodbye {
@@ -341,42 +352,20 @@ impl Presence {
             messages_out: stats.published,
             errors: stats.dead_lettered,
             cpu_pct: self.cpu_pct(),
-            rss_bytes: process::rss_bytes(),
+            rss_bytes: Process::Current.rss_bytes(),
         }
     }
 
     /// The share of one core this process used since the previous heartbeat, in percent.
     fn cpu_pct(&self) -> Option<f64> {
-        let now = (Instant::now(), process::cpu_time()?);
-        let before = self.cpu_before.lock().unwrap_or_else(|p| p.into_inner()).replace(now)?;
+        let now = (Instant::now(), Process::Current.cpu_time()?);
+        let before = self
+            .cpu_before
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(now)?;
         let wall = now.0.duration_since(before.0).as_secs_f64();
         (wall > 0.0).then(|| 100.0 * now.1.saturating_sub(before.1).as_secs_f64() / wall)
-    }
-}
-
-/// What the kernel says about this process (Linux `/proc`; `None` elsewhere).
-mod process {
-    use std::time::Duration;
-
-    /// Clock ticks per second of `/proc/self/stat`: 100 on every Linux platform in use.
-    const TICKS_PER_SECOND: u64 = 100;
-    const PAGE_BYTES: u64 = 4096;
-
-    /// User plus system CPU time so far.
-    pub fn cpu_time() -> Option<Duration> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after the command name (which may contain spaces) start at the state, field 3.
-        let rest = stat.rsplit_once(')')?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
-    }
-
-    /// Resident memory.
-    pub fn rss_bytes() -> Option<u64> {
-        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-        Some(pages * PAGE_BYTES)
     }
 }
 
@@ -425,7 +414,13 @@ pub(crate) async fn keep_present(
                 .await?;
             let key = format!("{}.#", DirectoryPing::TYPE);
             channel
-                .queue_bind(queue.as_str().into(), EVENTS.into(), key.into(), QueueBindOptions::default(), FieldTable::default())
+                .queue_bind(
+                    queue.as_str().into(),
+                    EVENTS.into(),
+                    key.into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
                 .await?;
             let pings = channel
                 .basic_consume(
@@ -556,13 +551,28 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// The interval assumed for an instance that did not say (an older sender).
 const DEFAULT_INTERVAL_S: u32 = 2;
 
-pub(crate) async fn open_directory(link: Link, outbox: Outbox, service: String) -> Result<Directory, BridgeError> {
+pub(crate) async fn open_directory(
+    link: Link,
+    outbox: Outbox,
+    service: String,
+) -> Result<Directory, BridgeError> {
     let stop = CancellationToken::new();
     let (tx, rx) = watch::channel(BTreeMap::new());
     let (channel, deliveries) = follow(&link, &service).await?;
     ping(&outbox, &service).await;
-    tokio::spawn(run_directory(link, outbox, service, channel, deliveries, tx, stop.clone()));
-    Ok(Directory { instances: rx, stop })
+    tokio::spawn(run_directory(
+        link,
+        outbox,
+        service,
+        channel,
+        deliveries,
+        tx,
+        stop.clone(),
+    ));
+    Ok(Directory {
+        instances: rx,
+        stop,
+    })
 }
 
 /// Asks every live instance to announce itself.
@@ -577,7 +587,11 @@ async fn ping(outbox: &Outbox, service: &str) {
 }
 
 /// Follows the bus again on a fresh queue (its channel or connection is gone), and pings.
-async fn refollow(link: &Link, outbox: &Outbox, service: &str) -> Option<(crate::link::LinkedChannel, lapin::Consumer)> {
+async fn refollow(
+    link: &Link,
+    outbox: &Outbox,
+    service: &str,
+) -> Option<(crate::link::LinkedChannel, lapin::Consumer)> {
     match follow(link, service).await {
         Ok(fresh) => {
             ping(outbox, service).await;
@@ -592,9 +606,18 @@ async fn refollow(link: &Link, outbox: &Outbox, service: &str) -> Option<(crate:
 }
 
 /// A queue of this directory's own, bound to the discovery events.
-async fn follow(link: &Link, service: &str) -> Result<(crate::link::LinkedChannel, lapin::Consumer), BridgeError> {
-    let channel = link.create_channel().await.map_err(BridgeError::broker("opening the directory channel"))?;
-    let queue = format!("instadash.directory.{service}.{}", uuid::Uuid::now_v7().simple());
+async fn follow(
+    link: &Link,
+    service: &str,
+) -> Result<(crate::link::LinkedChannel, lapin::Consumer), BridgeError> {
+    let channel = link
+        .create_channel()
+        .await
+        .map_err(BridgeError::broker("opening the directory channel"))?;
+    let queue = format!(
+        "instadash.directory.{service}.{}",
+        uuid::Uuid::now_v7().simple()
+    );
     let exclusive = QueueDeclareOptions {
         exclusive: true,
         auto_delete: true,
@@ -606,7 +629,13 @@ async fn follow(link: &Link, service: &str) -> Result<(crate::link::LinkedChanne
         .map_err(BridgeError::broker("declaring the directory queue"))?;
     for kind in FOLLOWED {
         channel
-            .queue_bind(queue.as_str().into(), EVENTS.into(), format!("{kind}.*").into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                queue.as_str().into(),
+                EVENTS.into(),
+                format!("{kind}.*").into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .map_err(BridgeError::broker("binding the directory queue"))?;
     }
@@ -683,7 +712,8 @@ enum Event {
 
 impl Event {
     fn read(delivery: &lapin::message::Delivery) -> Option<Event> {
-        let (envelope, body) = Envelope::from_delivery(&delivery.properties, &delivery.data).ok()?;
+        let (envelope, body) =
+            Envelope::from_delivery(&delivery.properties, &delivery.data).ok()?;
         let payload = RawPayload::new(&envelope, &body, delivery.properties.headers().as_ref());
         match envelope.kind.as_str() {
             Announcement::TYPE => Announcement::decode(&payload).ok().map(Event::Announced),
@@ -694,7 +724,11 @@ impl Event {
     }
 
     /// Applies the event; returns whether the directory changed (beyond when it last heard).
-    fn apply(self, known: &mut BTreeMap<String, Instance>, heard: &mut BTreeMap<String, Instant>) -> bool {
+    fn apply(
+        self,
+        known: &mut BTreeMap<String, Instance>,
+        heard: &mut BTreeMap<String, Instant>,
+    ) -> bool {
         match self {
             Event::Announced(a) => {
                 heard.insert(a.instance.clone(), Instant::now());
@@ -716,7 +750,9 @@ impl Event {
                         .unwrap_or(DEFAULT_INTERVAL_S),
                 };
                 let changed = previous.is_none_or(|p| {
-                    p.status != instance.status || p.offers != instance.offers || p.version != instance.version
+                    p.status != instance.status
+                        || p.offers != instance.offers
+                        || p.version != instance.version
                 });
                 known.insert(a.instance, instance);
                 changed
@@ -725,8 +761,11 @@ impl Event {
                 heard.insert(beat.instance.clone(), Instant::now());
                 // A heartbeat from an instance this directory has not seen announced: it will be
                 // once it answers the ping or re-announces; until then it is not listed.
-                let Some(instance) = known.get_mut(&beat.instance) else { return false };
-                let changed = instance.status != InstanceStatus::Live || instance.health != Some(beat.health);
+                let Some(instance) = known.get_mut(&beat.instance) else {
+                    return false;
+                };
+                let changed =
+                    instance.status != InstanceStatus::Live || instance.health != Some(beat.health);
                 instance.status = InstanceStatus::Live;
                 instance.health = Some(beat.health);
                 instance.heartbeat_interval_s = beat.interval_s;
@@ -765,9 +804,14 @@ async fn check_silent(
     };
     let mut verdicts = Vec::new();
     for (id, queue, silence, interval) in silent {
-        let stale = asked.get(&id).is_none_or(|(at, _)| at.elapsed().as_secs_f64() >= interval);
+        let stale = asked
+            .get(&id)
+            .is_none_or(|(at, _)| at.elapsed().as_secs_f64() >= interval);
         if stale {
-            asked.insert(id.clone(), (Instant::now(), presence_held(link, &queue).await));
+            asked.insert(
+                id.clone(),
+                (Instant::now(), presence_held(link, &queue).await),
+            );
         }
         if let Some(held) = asked.get(&id).and_then(|(_, held)| *held) {
             verdicts.push((id, held, silence));
@@ -799,7 +843,9 @@ async fn presence_held(link: &Link, queue: &str) -> Option<bool> {
         passive: true,
         ..Default::default()
     };
-    let answer = channel.queue_declare(queue.into(), passive, FieldTable::default()).await;
+    let answer = channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await;
     let soft = |error: &lapin::Error| match error.kind() {
         lapin::ErrorKind::ProtocolError(e) => match e.kind() {
             AMQPErrorKind::Soft(soft) => Some(soft.clone()),
@@ -826,10 +872,19 @@ mod tests {
 
     #[test]
     fn heartbeats_carry_this_process_load() {
-        let presence = Presence::new("svc".into(), "i-1".into(), "1.0.0".into(), Duration::from_secs(2));
+        let presence = Presence::new(
+            "svc".into(),
+            "i-1".into(),
+            "1.0.0".into(),
+            Duration::from_secs(2),
+        );
         let first = presence.heartbeat(LinkState::Connected, crate::StatsSnapshot::default());
         assert_eq!(first.cpu_pct, None, "no share before a second heartbeat");
-        assert!(first.rss_bytes.is_some_and(|rss| rss > 1024 * 1024), "{:?}", first.rss_bytes);
+        assert!(
+            first.rss_bytes.is_some_and(|rss| rss > 1024 * 1024),
+            "{:?}",
+            first.rss_bytes
+        );
         // Burn some CPU, so the share is visible.
         let until = Instant::now() + Duration::from_millis(50);
         let mut spin = 0_u64;
@@ -838,7 +893,14 @@ mod tests {
         }
         std::hint::black_box(spin);
         let second = presence.heartbeat(LinkState::Recovering, crate::StatsSnapshot::default());
-        assert!(second.cpu_pct.is_some_and(|pct| pct > 0.0), "{:?}", second.cpu_pct);
-        assert_eq!((second.link, second.interval_s), (HeartbeatLink::Recovering, 2));
+        assert!(
+            second.cpu_pct.is_some_and(|pct| pct > 0.0),
+            "{:?}",
+            second.cpu_pct
+        );
+        assert_eq!(
+            (second.link, second.interval_s),
+            (HeartbeatLink::Recovering, 2)
+        );
     }
 }

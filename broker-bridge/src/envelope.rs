@@ -235,7 +235,10 @@ pub(crate) fn header_text(value: &AMQPValue, name: &'static str) -> Result<Strin
 }
 
 /// A header's value as borrowed text, whatever string type the sender used.
-pub(crate) fn header_str<'v>(value: &'v AMQPValue, name: &'static str) -> Result<&'v str, EnvelopeError> {
+pub(crate) fn header_str<'v>(
+    value: &'v AMQPValue,
+    name: &'static str,
+) -> Result<&'v str, EnvelopeError> {
     let utf8 = |bytes: &'v [u8]| {
         std::str::from_utf8(bytes).map_err(|_| EnvelopeError::Invalid {
             name,
@@ -384,7 +387,10 @@ mod tests {
             .with_headers(headers);
         let (envelope, _) = Envelope::from_delivery(&properties, b"{}").expect("valid");
         assert_eq!(envelope.id, "abc");
-        assert_eq!(envelope.time.unix_timestamp_nanos(), 1_700_000_000_123_000_000);
+        assert_eq!(
+            envelope.time.unix_timestamp_nanos(),
+            1_700_000_000_123_000_000
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub enum ConfigError {
 /// Why a publish did not (or may not have) reached a queue.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PublishError {
-    #[error("no queue is bound for `{routing_key}` on exchange `{exchange}` (returned by the broker: {reply})")]
+    #[error(
+        "no queue is bound for `{routing_key}` on exchange `{exchange}` (returned by the broker: {reply})"
+    )]
     Unroutable {
         exchange: String,
         routing_key: String,
@@ -49,7 +51,9 @@ pub enum PublishError {
 pub enum RequestError {
     #[error("no service named `{0}` exists on this broker (nothing has ever served that name)")]
     NoSuchService(String),
-    #[error("service `{0}` has no live instance (its inbox exists, but no instance is taking requests)")]
+    #[error(
+        "service `{0}` has no live instance (its inbox exists, but no instance is taking requests)"
+    )]
     NoLiveInstance(String),
     #[error("service `{service}` did not answer `{kind}` within {timeout:?}")]
     Timeout {

@@ -24,10 +24,11 @@ pub mod error;
 mod link;
 mod message;
 mod outbox;
+pub mod process;
 mod publisher;
 mod rpc;
-mod stats;
 pub mod shutdown;
+mod stats;
 mod subscription;
 pub mod topology;
 pub mod trace_context;
@@ -39,7 +40,7 @@ pub mod management;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use bridge::{Bridge, DEFAULT_REQUEST_TIMEOUT};
+pub use bridge::{Bridge, DEFAULT_REQUEST_TIMEOUT, QueueDepth};
 
 /// Log directives a service adds to its default filter: lapin logs every returned message in full
 /// at `warn`, while the bridge already reports it as [`PublishError::Unroutable`].
@@ -51,7 +52,7 @@ pub use envelope::Envelope;
 pub use error::{BridgeError, ConfigError, PublishError, RequestError};
 pub use link::LinkState;
 pub use message::{Incoming, Message, Payload, RawPayload, Rejection};
-pub use stats::StatsSnapshot;
 pub use publisher::Receipt;
+pub use stats::StatsSnapshot;
 pub use subscription::Subscription;
 pub use topology::QueueKind;

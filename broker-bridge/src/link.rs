@@ -155,7 +155,9 @@ impl Link {
     /// a stuck connection may never complete by itself: race it against this.
     pub(crate) async fn replaced(&self, channel: &LinkedChannel) {
         let mut current = self.shared.current.subscribe();
-        let _ = current.wait_for(|c| !Arc::ptr_eq(c, &channel.connection)).await;
+        let _ = current
+            .wait_for(|c| !Arc::ptr_eq(c, &channel.connection))
+            .await;
     }
 
     /// Replaces the connection with a fresh one, as after a stuck recovery. The old connection is

@@ -89,8 +89,17 @@ pub struct RawPayload<'a> {
 }
 
 impl<'a> RawPayload<'a> {
-    pub(crate) fn new(envelope: &'a Envelope, body: &'a [u8], headers: Option<&'a FieldTable>) -> Self {
-        Self::from_parts(body, &envelope.content_type, envelope.data_schema.as_deref(), headers)
+    pub(crate) fn new(
+        envelope: &'a Envelope,
+        body: &'a [u8],
+        headers: Option<&'a FieldTable>,
+    ) -> Self {
+        Self::from_parts(
+            body,
+            &envelope.content_type,
+            envelope.data_schema.as_deref(),
+            headers,
+        )
     }
 
     pub(crate) fn from_parts(
@@ -126,7 +135,12 @@ impl<'a> RawPayload<'a> {
 
     /// Rejects a body whose content type (parameters aside) is not `expected`.
     pub fn expect_content_type(&self, expected: &str) -> Result<(), Rejection> {
-        let given = self.content_type.split(';').next().unwrap_or_default().trim();
+        let given = self
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
         if given.eq_ignore_ascii_case(expected) {
             return Ok(());
         }

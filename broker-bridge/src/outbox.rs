@@ -39,11 +39,16 @@ impl Outbox {
     }
 
     /// Encodes `message` (checking it against its contract) and makes its envelope.
-    pub(crate) fn prepare<M: Message>(&self, message: &M) -> Result<(Envelope, Vec<u8>), PublishError> {
-        let payload = message.encode().map_err(|rejection| PublishError::Invalid {
-            kind: M::TYPE,
-            rejection: Box::new(rejection),
-        })?;
+    pub(crate) fn prepare<M: Message>(
+        &self,
+        message: &M,
+    ) -> Result<(Envelope, Vec<u8>), PublishError> {
+        let payload = message
+            .encode()
+            .map_err(|rejection| PublishError::Invalid {
+                kind: M::TYPE,
+                rejection: Box::new(rejection),
+            })?;
         if payload.bytes.len() > self.max_message_bytes {
             return Err(PublishError::TooLarge {
                 size: payload.bytes.len(),

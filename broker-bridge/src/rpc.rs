@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Confirmation};
@@ -39,7 +41,9 @@ impl Requester {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
-            .map_err(BridgeError::broker("enabling confirms on the request channel"))?;
+            .map_err(BridgeError::broker(
+                "enabling confirms on the request channel",
+            ))?;
         let replies = channel
             .basic_consume(
                 DIRECT_REPLY_TO.into(),
@@ -69,7 +73,10 @@ impl Requester {
         // once ask at once.
         let channel = {
             let mut probe = self.probe.lock().await;
-            if probe.as_ref().is_none_or(|p| !p.status().connected() || !self.link.is_current(p)) {
+            if probe
+                .as_ref()
+                .is_none_or(|p| !p.status().connected() || !self.link.is_current(p))
+            {
                 *probe = self.link.create_channel().await.ok();
             }
             match probe.as_ref() {
@@ -82,14 +89,23 @@ impl Requester {
             ..Default::default()
         };
         let inbox = inbox_queue(service);
-        match channel.queue_declare(inbox.as_str().into(), passive, FieldTable::default()).await {
-            Ok(queue) if queue.consumer_count() == 0 => Err(RequestError::NoLiveInstance(service.to_owned())),
+        match channel
+            .queue_declare(inbox.as_str().into(), passive, FieldTable::default())
+            .await
+        {
+            Ok(queue) if queue.consumer_count() == 0 => {
+                Err(RequestError::NoLiveInstance(service.to_owned()))
+            }
             Ok(_) => Ok(()),
             Err(error) => {
                 // The broker closed the channel over the question; the next one opens another.
                 let missing = matches!(error.kind(), lapin::ErrorKind::ProtocolError(e)
                     if matches!(e.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)));
-                if missing { Err(RequestError::NoSuchService(service.to_owned())) } else { Ok(()) }
+                if missing {
+                    Err(RequestError::NoSuchService(service.to_owned()))
+                } else {
+                    Ok(())
+                }
             }
         }
     }
@@ -179,7 +195,9 @@ impl Requester {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Delivery>>> {
-        self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

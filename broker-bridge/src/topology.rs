@@ -172,11 +172,7 @@ impl QueueFamily {
         args: FieldTable,
     ) -> Result<(), BridgeError> {
         channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions::durable(),
-                args,
-            )
+            .queue_declare(queue.into(), QueueDeclareOptions::durable(), args)
             .await
             .map(|_| ())
             .map_err(|source| {
@@ -201,4 +197,3 @@ fn text(value: &str) -> AMQPValue {
 fn long_long(value: u64) -> AMQPValue {
     AMQPValue::LongLongInt(i64::try_from(value).unwrap_or(i64::MAX))
 }
-

@@ -31,7 +31,11 @@ pub(crate) fn incoming(envelope: &Envelope) -> SpanContext {
     };
     let context = TraceContextPropagator::new().extract(&carrier);
     let span = context.span().span_context().clone();
-    if span.is_valid() { span } else { new_span(None) }
+    if span.is_valid() {
+        span
+    } else {
+        new_span(None)
+    }
 }
 
 /// Fills `traceparent`/`tracestate` of an outgoing envelope: a new span, child of the message being
@@ -54,7 +58,11 @@ fn new_span(parent: Option<&SpanContext>) -> SpanContext {
     let ids = RandomIdGenerator::default();
     let (trace_id, flags, state) = match parent {
         Some(p) => (p.trace_id(), p.trace_flags(), p.trace_state().clone()),
-        None => (ids.new_trace_id(), TraceFlags::SAMPLED, TraceState::default()),
+        None => (
+            ids.new_trace_id(),
+            TraceFlags::SAMPLED,
+            TraceState::default(),
+        ),
     };
     SpanContext::new(trace_id, ids.new_span_id(), flags, false, state)
 }
@@ -96,7 +104,10 @@ mod tests {
         assert!(root_parent.starts_with("00-") && root_parent.ends_with("-01"));
         // What we write is what the OpenTelemetry propagator reads.
         let extracted = incoming(&root);
-        assert_eq!(format!("{}", extracted.trace_id()), trace_id(&root_parent).unwrap_or_default());
+        assert_eq!(
+            format!("{}", extracted.trace_id()),
+            trace_id(&root_parent).unwrap_or_default()
+        );
         assert!(extracted.is_remote());
 
         let child = scope(incoming(&root), async {

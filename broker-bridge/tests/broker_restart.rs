@@ -76,7 +76,10 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_resumes_within_two_second
     .unwrap();
     let resumed = answering.elapsed();
     eprintln!("traffic resumed {resumed:?} after the node answered ({before} handled before)");
-    assert!(resumed < Duration::from_secs(2), "resumed after {resumed:?}");
+    assert!(
+        resumed < Duration::from_secs(2),
+        "resumed after {resumed:?}"
+    );
 
     tokio::time::timeout(Duration::from_secs(120), publishing)
         .await

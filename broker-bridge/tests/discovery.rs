@@ -17,13 +17,19 @@ async fn instance(vhost: &TestVhost, service: &str, version: &str) -> Bridge {
 }
 
 /// Waits until `check` holds for the directory's instances, returning how long that took.
-async fn until(directory: &mut Directory, what: &str, check: impl Fn(&[broker_bridge::Instance]) -> bool) -> Duration {
+async fn until(
+    directory: &mut Directory,
+    what: &str,
+    check: impl Fn(&[broker_bridge::Instance]) -> bool,
+) -> Duration {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(10);
     while !check(&directory.instances()) {
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(
-            tokio::time::timeout(left, directory.changed()).await.is_ok_and(|open| open),
+            tokio::time::timeout(left, directory.changed())
+                .await
+                .is_ok_and(|open| open),
             "{what}: not within 10 s; directory: {:#?}",
             directory.instances()
         );
@@ -53,7 +59,10 @@ async fn a_new_directory_knows_every_instance_at_once_and_sees_them_leave() {
     let mut directory = operator.directory().await.unwrap();
     until(&mut directory, "all four listed", |all| all.len() == 4).await;
     let complete = started.elapsed();
-    assert!(complete < Duration::from_secs(1), "directory complete after {complete:?}");
+    assert!(
+        complete < Duration::from_secs(1),
+        "directory complete after {complete:?}"
+    );
 
     let all = directory.instances();
     let trackers: Vec<_> = all.iter().filter(|i| i.service == "tracker").collect();
@@ -68,14 +77,23 @@ async fn a_new_directory_knows_every_instance_at_once_and_sees_them_leave() {
     }
     let alert = all.iter().find(|i| i.service == "alerts").unwrap();
     until(&mut directory, "alerts' produces announced", |all| {
-        all.iter().any(|i| i.service == "alerts" && i.offers.produces.iter().any(|t| t.type_ == "instadash.test.tick"))
+        all.iter().any(|i| {
+            i.service == "alerts"
+                && i.offers
+                    .produces
+                    .iter()
+                    .any(|t| t.type_ == "instadash.test.tick")
+        })
     })
     .await;
     assert_eq!(alert.version, "1.0.0");
 
     // A graceful shutdown is gone from the directory within a second.
     old.shutdown().await.unwrap();
-    let gone = until(&mut directory, "the old tracker gone", |all| all.iter().all(|i| i.version != "1.4.0")).await;
+    let gone = until(&mut directory, "the old tracker gone", |all| {
+        all.iter().all(|i| i.version != "1.4.0")
+    })
+    .await;
     assert!(gone < Duration::from_secs(1), "gone after {gone:?}");
     eprintln!("directory complete after {complete:?}; a graceful leave seen after {gone:?}");
 }

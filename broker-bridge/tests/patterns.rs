@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use broker_bridge::testing::{Received, TestVhost};
-use broker_bridge::{
-    Incoming, Message, PublishError, QueueKind, RequestError, trace_context,
-};
+use broker_bridge::{Incoming, Message, PublishError, QueueKind, RequestError, trace_context};
 use serde::{Deserialize, Serialize};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -120,10 +118,19 @@ async fn every_subscriber_group_gets_each_event_once_and_instances_share() {
     tracker_speeds.sort_by(f64::total_cmp);
     alert_speeds.sort_by(f64::total_cmp);
     let expected: Vec<f64> = (0..20).map(f64::from).collect();
-    assert_eq!(tracker_speeds, expected, "the tracker group saw each event once");
-    assert_eq!(alert_speeds, expected, "the alerts group saw each event once");
+    assert_eq!(
+        tracker_speeds, expected,
+        "the tracker group saw each event once"
+    );
+    assert_eq!(
+        alert_speeds, expected,
+        "the alerts group saw each event once"
+    );
     assert_eq!(instances.len(), 2, "both tracker instances took a share");
-    by_tracker.expect_nothing(Duration::from_millis(300)).await.unwrap();
+    by_tracker
+        .expect_nothing(Duration::from_millis(300))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -147,11 +154,27 @@ async fn a_subscriber_can_bind_to_one_subject() {
         .await
         .unwrap();
     // An event nobody subscribes to is surfaced, not silently acked.
-    let unroutable = producer.publish(&reading("car-1", 1.0)).await.unwrap().confirmed().await;
-    assert!(matches!(unroutable, Err(PublishError::Unroutable { .. })), "{unroutable:?}");
-    producer.publish(&reading("car-7", 2.0)).await.unwrap().confirmed().await.unwrap();
+    let unroutable = producer
+        .publish(&reading("car-1", 1.0))
+        .await
+        .unwrap()
+        .confirmed()
+        .await;
+    assert!(
+        matches!(unroutable, Err(PublishError::Unroutable { .. })),
+        "{unroutable:?}"
+    );
+    producer
+        .publish(&reading("car-7", 2.0))
+        .await
+        .unwrap()
+        .confirmed()
+        .await
+        .unwrap();
     assert_eq!(got.next(WAIT).await.unwrap(), "car-7");
-    got.expect_nothing(Duration::from_millis(300)).await.unwrap();
+    got.expect_nothing(Duration::from_millis(300))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -174,7 +197,9 @@ async fn point_to_point_reaches_a_service_by_name_or_fails_at_once() {
         .await
         .unwrap();
 
-    let command = Command { text: "record".into() };
+    let command = Command {
+        text: "record".into(),
+    };
     caller.send("dashcam", &command).await.unwrap();
     assert_eq!(got.next(WAIT).await.unwrap(), command);
 
@@ -184,7 +209,10 @@ async fn point_to_point_reaches_a_service_by_name_or_fails_at_once() {
         matches!(&missing, Err(PublishError::NoSuchService(name)) if name == "no-such-service"),
         "{missing:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(1), "the error comes at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the error comes at once"
+    );
 }
 
 #[tokio::test]
@@ -198,10 +226,16 @@ async fn request_reply_answers_by_name_and_tells_missing_slow_and_failing_apart(
             match m.data.vehicle.as_str() {
                 "slow" => {
                     tokio::time::sleep(Duration::from_secs(3)).await;
-                    Ok(Found { vehicle: "slow".into(), odometer_km: 0 })
+                    Ok(Found {
+                        vehicle: "slow".into(),
+                        odometer_km: 0,
+                    })
                 }
                 "broken" => anyhow::bail!("vehicle database unavailable"),
-                vehicle => Ok(Found { vehicle: vehicle.into(), odometer_km: 1234 }),
+                vehicle => Ok(Found {
+                    vehicle: vehicle.into(),
+                    odometer_km: 1234,
+                }),
             }
         })
         .start()
@@ -209,27 +243,66 @@ async fn request_reply_answers_by_name_and_tells_missing_slow_and_failing_apart(
         .unwrap();
 
     let found: Found = caller
-        .request("tracker", &Lookup { vehicle: "car-3".into() }, WAIT)
+        .request(
+            "tracker",
+            &Lookup {
+                vehicle: "car-3".into(),
+            },
+            WAIT,
+        )
         .await
         .unwrap();
-    assert_eq!(found, Found { vehicle: "car-3".into(), odometer_km: 1234 });
+    assert_eq!(
+        found,
+        Found {
+            vehicle: "car-3".into(),
+            odometer_km: 1234
+        }
+    );
 
     let missing = caller
-        .request::<_, Found>("nobody", &Lookup { vehicle: "car-3".into() }, WAIT)
+        .request::<_, Found>(
+            "nobody",
+            &Lookup {
+                vehicle: "car-3".into(),
+            },
+            WAIT,
+        )
         .await;
-    assert!(matches!(missing, Err(RequestError::NoSuchService(_))), "{missing:?}");
+    assert!(
+        matches!(missing, Err(RequestError::NoSuchService(_))),
+        "{missing:?}"
+    );
 
     let slow = caller
-        .request::<_, Found>("tracker", &Lookup { vehicle: "slow".into() }, Duration::from_millis(500))
+        .request::<_, Found>(
+            "tracker",
+            &Lookup {
+                vehicle: "slow".into(),
+            },
+            Duration::from_millis(500),
+        )
         .await;
-    assert!(matches!(slow, Err(RequestError::Timeout { .. })), "{slow:?}");
+    assert!(
+        matches!(slow, Err(RequestError::Timeout { .. })),
+        "{slow:?}"
+    );
 
     let failing = caller
-        .request::<_, Found>("tracker", &Lookup { vehicle: "broken".into() }, WAIT)
+        .request::<_, Found>(
+            "tracker",
+            &Lookup {
+                vehicle: "broken".into(),
+            },
+            WAIT,
+        )
         .await;
     match failing {
         Err(RequestError::Remote { message, .. }) => {
-            assert!(message.contains("vehicle database unavailable"), "{message}")
+            assert!(
+                message.contains("vehicle database unavailable"),
+                "{message}"
+            )
         }
         other => panic!("expected a remote error, got {other:?}"),
     }
@@ -238,15 +311,27 @@ async fn request_reply_answers_by_name_and_tells_missing_slow_and_failing_apart(
     tracker.shutdown().await.unwrap();
     let started = std::time::Instant::now();
     let nobody_home = caller
-        .request::<_, Found>("tracker", &Lookup { vehicle: "car-3".into() }, WAIT)
+        .request::<_, Found>(
+            "tracker",
+            &Lookup {
+                vehicle: "car-3".into(),
+            },
+            WAIT,
+        )
         .await;
     match nobody_home {
         Err(error @ RequestError::NoLiveInstance(_)) => {
-            assert!(error.to_string().contains("`tracker` has no live instance"), "{error}");
+            assert!(
+                error.to_string().contains("`tracker` has no live instance"),
+                "{error}"
+            );
         }
         other => panic!("expected no live instance, got {other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_millis(500), "at once, not after the timeout");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "at once, not after the timeout"
+    );
 }
 
 #[tokio::test]
@@ -255,7 +340,12 @@ async fn work_queue_shares_jobs_between_competing_workers_and_keeps_jobs_for_lat
     let producer = vhost.connect("scheduler").await.unwrap();
     // Submitted before any worker exists: the job waits in the queue.
     producer
-        .submit("clips", &Command { text: "early".into() })
+        .submit(
+            "clips",
+            &Command {
+                text: "early".into(),
+            },
+        )
         .await
         .unwrap()
         .confirmed()
@@ -283,7 +373,15 @@ async fn work_queue_shares_jobs_between_competing_workers_and_keeps_jobs_for_lat
             .unwrap();
     }
     for i in 0..30 {
-        producer.submit("clips", &Command { text: format!("job-{i}") }).await.unwrap();
+        producer
+            .submit(
+                "clips",
+                &Command {
+                    text: format!("job-{i}"),
+                },
+            )
+            .await
+            .unwrap();
     }
     let mut jobs = std::collections::HashSet::new();
     let mut per_worker = [0; 2];
@@ -294,7 +392,10 @@ async fn work_queue_shares_jobs_between_competing_workers_and_keeps_jobs_for_lat
     }
     assert_eq!(jobs.len(), 31);
     assert!(jobs.contains("early"));
-    assert!(per_worker.iter().all(|&n| n > 0), "both workers got jobs: {per_worker:?}");
+    assert!(
+        per_worker.iter().all(|&n| n > 0),
+        "both workers got jobs: {per_worker:?}"
+    );
 }
 
 #[tokio::test]
@@ -320,7 +421,12 @@ async fn a_failing_handler_is_retried_then_dead_lettered_with_its_reason() {
         .await
         .unwrap();
     producer
-        .submit("clips", &Command { text: "poison".into() })
+        .submit(
+            "clips",
+            &Command {
+                text: "poison".into(),
+            },
+        )
         .await
         .unwrap()
         .confirmed()
@@ -328,17 +434,35 @@ async fn a_failing_handler_is_retried_then_dead_lettered_with_its_reason() {
         .unwrap();
     let dead = "instadash.work.clips.dead-letter";
     vhost.wait_for_depth(dead, 1, WAIT).await.unwrap();
-    assert_eq!(attempts.load(Ordering::SeqCst), 3, "handled three times in all, then given up");
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        3,
+        "handled three times in all, then given up"
+    );
     let letters = vhost.peek(dead, 1).await.unwrap();
     let letter = &letters[0];
-    assert_eq!(letter.header("x-instadash-reason").as_deref(), Some("handler failed 3 times"));
+    assert_eq!(
+        letter.header("x-instadash-reason").as_deref(),
+        Some("handler failed 3 times")
+    );
     assert!(
-        letter.header("x-instadash-error").unwrap_or_default().contains("object store refused"),
+        letter
+            .header("x-instadash-error")
+            .unwrap_or_default()
+            .contains("object store refused"),
         "{letter:?}"
     );
-    assert!(letter.header("x-instadash-rejected-by").unwrap_or_default().starts_with("dashcam/"));
+    assert!(
+        letter
+            .header("x-instadash-rejected-by")
+            .unwrap_or_default()
+            .starts_with("dashcam/")
+    );
     assert!(letter.payload.contains("poison"));
-    vhost.wait_for_depth("instadash.work.clips", 0, WAIT).await.unwrap();
+    vhost
+        .wait_for_depth("instadash.work.clips", 0, WAIT)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -362,12 +486,26 @@ async fn a_panicking_handler_does_not_kill_the_service() {
         .await
         .unwrap();
     for text in ["panic", "after"] {
-        producer.submit("clips", &Command { text: text.into() }).await.unwrap();
+        producer
+            .submit("clips", &Command { text: text.into() })
+            .await
+            .unwrap();
     }
     assert_eq!(done.next(WAIT).await.unwrap(), "after");
-    vhost.wait_for_depth("instadash.work.clips.dead-letter", 1, WAIT).await.unwrap();
-    let letter = &vhost.peek("instadash.work.clips.dead-letter", 1).await.unwrap()[0];
-    assert!(letter.header("x-instadash-error").unwrap_or_default().contains("handler panicked"));
+    vhost
+        .wait_for_depth("instadash.work.clips.dead-letter", 1, WAIT)
+        .await
+        .unwrap();
+    let letter = &vhost
+        .peek("instadash.work.clips.dead-letter", 1)
+        .await
+        .unwrap()[0];
+    assert!(
+        letter
+            .header("x-instadash-error")
+            .unwrap_or_default()
+            .contains("handler panicked")
+    );
 }
 
 #[tokio::test]
@@ -382,7 +520,18 @@ async fn malformed_and_unknown_messages_are_dead_lettered_not_dropped() {
         .await
         .unwrap();
     // A Lookup is a valid event, but this queue has no handler for its type.
-    producer.submit("clips", &Lookup { vehicle: "x".into() }).await.unwrap().confirmed().await.unwrap();
+    producer
+        .submit(
+            "clips",
+            &Lookup {
+                vehicle: "x".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .confirmed()
+        .await
+        .unwrap();
     // A Reading whose payload does not decode as a Command would be a schema mismatch; send one
     // under the Command type by hand through a queue of the same name.
     #[derive(Serialize, Deserialize)]
@@ -392,7 +541,13 @@ async fn malformed_and_unknown_messages_are_dead_lettered_not_dropped() {
     impl Message for WrongShape {
         const TYPE: &'static str = Command::TYPE;
     }
-    producer.submit("clips", &WrongShape { nothing: 1 }).await.unwrap().confirmed().await.unwrap();
+    producer
+        .submit("clips", &WrongShape { nothing: 1 })
+        .await
+        .unwrap()
+        .confirmed()
+        .await
+        .unwrap();
 
     let dead = "instadash.work.clips.dead-letter";
     vhost.wait_for_depth(dead, 2, WAIT).await.unwrap();
@@ -403,13 +558,21 @@ async fn malformed_and_unknown_messages_are_dead_lettered_not_dropped() {
         .iter()
         .map(|m| {
             let header = |name| m.header(name).unwrap_or_default();
-            (header("x-instadash-reason"), header("x-instadash-check"), header("x-instadash-error"))
+            (
+                header("x-instadash-reason"),
+                header("x-instadash-check"),
+                header("x-instadash-error"),
+            )
         })
         .collect();
     letters.sort();
     assert_eq!(letters[0].0, "payload is not valid JSON for its type");
     assert_eq!(letters[0].1, "deserialize");
-    assert!(letters[0].2.contains("missing field `text`"), "{}", letters[0].2);
+    assert!(
+        letters[0].2.contains("missing field `text`"),
+        "{}",
+        letters[0].2
+    );
     assert_eq!(letters[1].0, "unknown message type");
     assert_eq!(letters[1].1, "type");
     assert!(letters[1].2.contains(Lookup::TYPE), "{}", letters[1].2);
@@ -418,7 +581,11 @@ async fn malformed_and_unknown_messages_are_dead_lettered_not_dropped() {
         .await
         .unwrap();
     let stats = worker.stats();
-    assert_eq!((stats.rejected, stats.dead_lettered, stats.handled), (2, 2, 0), "{stats:?}");
+    assert_eq!(
+        (stats.rejected, stats.dead_lettered, stats.handled),
+        (2, 2, 0),
+        "{stats:?}"
+    );
 }
 
 #[tokio::test]
@@ -427,12 +594,34 @@ async fn oversized_messages_are_refused_before_sending_and_the_channel_survives(
     let mut config = vhost.config("scheduler");
     config.max_message_bytes = 1024;
     let producer = broker_bridge::Bridge::connect(config).await.unwrap();
-    producer.declare_work_queue("clips", QueueKind::Quorum).await.unwrap();
-    let big = Command { text: "x".repeat(2000) };
+    producer
+        .declare_work_queue("clips", QueueKind::Quorum)
+        .await
+        .unwrap();
+    let big = Command {
+        text: "x".repeat(2000),
+    };
     let refused = producer.submit("clips", &big).await;
-    assert!(matches!(refused, Err(PublishError::TooLarge { limit: 1024, .. })), "{refused:?}");
-    producer.submit("clips", &Command { text: "small".into() }).await.unwrap().confirmed().await.unwrap();
-    vhost.wait_for_depth("instadash.work.clips", 1, WAIT).await.unwrap();
+    assert!(
+        matches!(refused, Err(PublishError::TooLarge { limit: 1024, .. })),
+        "{refused:?}"
+    );
+    producer
+        .submit(
+            "clips",
+            &Command {
+                text: "small".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .confirmed()
+        .await
+        .unwrap();
+    vhost
+        .wait_for_depth("instadash.work.clips", 1, WAIT)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -450,8 +639,15 @@ async fn trace_context_flows_from_a_request_to_everything_it_causes() {
         .on(move |m: Incoming<Command>| {
             let (relay, seen) = (relay.clone(), seen.clone());
             async move {
-                seen.push(("middle".into(), m.envelope.traceparent.clone().unwrap_or_default()));
-                relay.publish(&reading("car-9", 9.0)).await?.confirmed().await?;
+                seen.push((
+                    "middle".into(),
+                    m.envelope.traceparent.clone().unwrap_or_default(),
+                ));
+                relay
+                    .publish(&reading("car-9", 9.0))
+                    .await?
+                    .confirmed()
+                    .await?;
                 Ok(())
             }
         })
@@ -463,7 +659,10 @@ async fn trace_context_flows_from_a_request_to_everything_it_causes() {
         .on(move |m: Incoming<Reading>| {
             let seen = seen.clone();
             async move {
-                seen.push(("back".into(), m.envelope.traceparent.clone().unwrap_or_default()));
+                seen.push((
+                    "back".into(),
+                    m.envelope.traceparent.clone().unwrap_or_default(),
+                ));
                 Ok(())
             }
         })
@@ -471,12 +670,18 @@ async fn trace_context_flows_from_a_request_to_everything_it_causes() {
         .await
         .unwrap();
 
-    front.send("middle", &Command { text: "go".into() }).await.unwrap();
+    front
+        .send("middle", &Command { text: "go".into() })
+        .await
+        .unwrap();
     let (hop1, parent1) = traces.next(WAIT).await.unwrap();
     let (hop2, parent2) = traces.next(WAIT).await.unwrap();
     assert_eq!((hop1.as_str(), hop2.as_str()), ("middle", "back"));
     assert!(trace_context::trace_id(&parent1).is_some());
-    assert_eq!(trace_context::trace_id(&parent1), trace_context::trace_id(&parent2));
+    assert_eq!(
+        trace_context::trace_id(&parent1),
+        trace_context::trace_id(&parent2)
+    );
     assert_ne!(parent1, parent2, "each hop is a span of its own");
 }
 
@@ -503,19 +708,29 @@ async fn dead_letters_can_be_read_and_replayed_once_the_cause_is_fixed() {
         .await
         .unwrap();
     for text in ["a", "b", "c"] {
-        producer.submit("clips", &Command { text: text.into() }).await.unwrap();
+        producer
+            .submit("clips", &Command { text: text.into() })
+            .await
+            .unwrap();
     }
     let dead = "instadash.work.clips.dead-letter";
     vhost.wait_for_depth(dead, 3, WAIT * 2).await.unwrap();
 
-    let letters = producer.dead_letters("instadash.work.clips", 10).await.unwrap();
+    let letters = producer
+        .dead_letters("instadash.work.clips", 10)
+        .await
+        .unwrap();
     assert_eq!(letters.len(), 3);
     for letter in &letters {
         assert_eq!(letter.reason, "handler failed 3 times");
         assert_eq!(letter.error, "storage unavailable");
         assert_eq!(letter.attempts, 3);
         assert_eq!(letter.kind.as_deref(), Some(Command::TYPE));
-        assert!(letter.rejected_by.starts_with("dashcam/"), "{}", letter.rejected_by);
+        assert!(
+            letter.rejected_by.starts_with("dashcam/"),
+            "{}",
+            letter.rejected_by
+        );
     }
     vhost.wait_for_depth(dead, 3, WAIT).await.unwrap(); // reading left them in place
 
@@ -538,10 +753,19 @@ async fn dead_letters_can_be_read_and_replayed_once_the_cause_is_fixed() {
         .await
         .unwrap();
     assert_eq!((report.replayed, report.rejected_again), (2, 1));
-    let mut handled = vec![done.next(WAIT).await.unwrap(), done.next(WAIT).await.unwrap()];
+    let mut handled = vec![
+        done.next(WAIT).await.unwrap(),
+        done.next(WAIT).await.unwrap(),
+    ];
     handled.sort();
     assert_eq!(handled, ["a", "c"]);
-    let left = producer.dead_letters("instadash.work.clips", 10).await.unwrap();
+    let left = producer
+        .dead_letters("instadash.work.clips", 10)
+        .await
+        .unwrap();
     assert_eq!(left.len(), 1, "nothing lost: the refused letter is back");
-    assert_eq!((left[0].reason.as_str(), left[0].pointer.as_str()), ("still invalid", "/text"));
+    assert_eq!(
+        (left[0].reason.as_str(), left[0].pointer.as_str()),
+        ("still invalid", "/text")
+    );
 }

@@ -43,7 +43,10 @@ async fn forced_connection_closes_lose_nothing_and_duplicate_nothing() {
             receipts.push(producer.publish(&Tick { seq }).await.expect("publish"));
         }
         for receipt in receipts {
-            receipt.confirmed().await.expect("every publish is confirmed in the end");
+            receipt
+                .confirmed()
+                .await
+                .expect("every publish is confirmed in the end");
         }
         producer
     });
@@ -56,21 +59,34 @@ async fn forced_connection_closes_lose_nothing_and_duplicate_nothing() {
         closed += vhost.close_connections(2).await.unwrap();
         cuts += 1;
     }
-    assert!(closed >= 8, "both clients were cut each time ({closed} closes)");
+    assert!(
+        closed >= 8,
+        "both clients were cut each time ({closed} closes)"
+    );
 
     let producer = tokio::time::timeout(Duration::from_secs(120), publishing)
         .await
         .expect("publishing finishes")
         .unwrap();
     let count = || ledger.handled() as u32;
-    wait_until("every message handled", Duration::from_secs(60), || count() == MESSAGES)
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {} of {MESSAGES} arrived", count()));
+    wait_until("every message handled", Duration::from_secs(60), || {
+        count() == MESSAGES
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {} of {MESSAGES} arrived", count()));
     // Give late redeliveries a chance to show up as duplicates.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    eprintln!("{cuts} cuts closed {closed} connections; {} events handled, {} twice", ledger.handled(), ledger.duplicates());
+    eprintln!(
+        "{cuts} cuts closed {closed} connections; {} events handled, {} twice",
+        ledger.handled(),
+        ledger.duplicates()
+    );
     assert_eq!(count(), MESSAGES, "nothing lost");
-    assert_eq!(ledger.duplicates(), 0, "no event id handed to the handler twice");
+    assert_eq!(
+        ledger.duplicates(),
+        0,
+        "no event id handed to the handler twice"
+    );
     assert_eq!(*producer.state().borrow(), LinkState::Connected);
     assert_eq!(*consumer.state().borrow(), LinkState::Connected);
 }
@@ -112,10 +128,19 @@ async fn state_is_observable_and_traffic_resumes_quickly_after_a_cut() {
     })
     .await
     .expect("the connection comes back");
-    bridge.publish(&Tick { seq: 1 }).await.unwrap().confirmed().await.unwrap();
+    bridge
+        .publish(&Tick { seq: 1 })
+        .await
+        .unwrap()
+        .confirmed()
+        .await
+        .unwrap();
     assert_eq!(received.next(Duration::from_secs(5)).await.unwrap(), 1);
     let resumed = cut_at.elapsed();
-    assert!(resumed < Duration::from_secs(2), "round trip after the cut took {resumed:?}");
+    assert!(
+        resumed < Duration::from_secs(2),
+        "round trip after the cut took {resumed:?}"
+    );
 }
 
 #[tokio::test]
@@ -133,15 +158,30 @@ async fn a_consumer_whose_queue_is_deleted_subscribes_again() {
         .start()
         .await
         .unwrap();
-    bridge.publish(&Tick { seq: 1 }).await.unwrap().confirmed().await.unwrap();
+    bridge
+        .publish(&Tick { seq: 1 })
+        .await
+        .unwrap()
+        .confirmed()
+        .await
+        .unwrap();
     assert_eq!(received.next(Duration::from_secs(5)).await.unwrap(), 1);
 
-    vhost.delete_queue("instadash.events.tracker").await.unwrap();
+    vhost
+        .delete_queue("instadash.events.tracker")
+        .await
+        .unwrap();
     // The broker cancels the consumer; the bridge declares, binds and consumes again. Until it
     // has, a publish finds no queue and says so: keep publishing until one gets through.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match bridge.publish(&Tick { seq: 2 }).await.unwrap().confirmed().await {
+        match bridge
+            .publish(&Tick { seq: 2 })
+            .await
+            .unwrap()
+            .confirmed()
+            .await
+        {
             Ok(()) => break,
             Err(broker_bridge::PublishError::Unroutable { .. }) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -166,7 +206,11 @@ async fn a_replaced_connection_carries_everything_over() {
     let ledger = record_ticks(&consumer).await;
     consumer
         .serve()
-        .answer(|m: Incoming<Tick>| async move { Ok(Tick { seq: m.data.seq + 1 }) })
+        .answer(|m: Incoming<Tick>| async move {
+            Ok(Tick {
+                seq: m.data.seq + 1,
+            })
+        })
         .start()
         .await
         .unwrap();
@@ -190,7 +234,10 @@ async fn a_replaced_connection_carries_everything_over() {
                 receipts.push(producer.publish(&Tick { seq }).await.expect("publish"));
             }
             for receipt in receipts {
-                receipt.confirmed().await.expect("every publish is confirmed in the end");
+                receipt
+                    .confirmed()
+                    .await
+                    .expect("every publish is confirmed in the end");
             }
         })
     };
@@ -205,21 +252,38 @@ async fn a_replaced_connection_carries_everything_over() {
         .expect("publishing finishes")
         .unwrap();
     let count = || ledger.handled() as u32;
-    wait_until("every message handled", Duration::from_secs(30), || count() == COUNT)
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {} of {COUNT} arrived", count()));
-    assert_eq!(ledger.duplicates(), 0, "no event id handed to the handler twice");
+    wait_until("every message handled", Duration::from_secs(30), || {
+        count() == COUNT
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {} of {COUNT} arrived", count()));
+    assert_eq!(
+        ledger.duplicates(),
+        0,
+        "no event id handed to the handler twice"
+    );
     ask(2).await;
 
     // The old connections are closed, so their consumers are gone: one per queue remains.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let events = vhost.queue("instadash.events.tracker").await.unwrap().consumers;
-        let inbox = vhost.queue("instadash.service.tracker").await.unwrap().consumers;
+        let events = vhost
+            .queue("instadash.events.tracker")
+            .await
+            .unwrap()
+            .consumers;
+        let inbox = vhost
+            .queue("instadash.service.tracker")
+            .await
+            .unwrap()
+            .consumers;
         if (events, inbox) == (1, 1) {
             break;
         }
-        assert!(Instant::now() < deadline, "consumers left: {events} on events, {inbox} on inbox");
+        assert!(
+            Instant::now() < deadline,
+            "consumers left: {events} on events, {inbox} on inbox"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(*producer.state().borrow(), LinkState::Connected);

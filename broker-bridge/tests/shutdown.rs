@@ -39,26 +39,47 @@ async fn shutdown_finishes_the_handler_in_flight_and_takes_nothing_new() {
         .await
         .unwrap();
     for n in 0..5 {
-        producer.submit("clips", &Job { n }).await.unwrap().confirmed().await.unwrap();
+        producer
+            .submit("clips", &Job { n })
+            .await
+            .unwrap()
+            .confirmed()
+            .await
+            .unwrap();
     }
     assert_eq!(started.next(Duration::from_secs(5)).await.unwrap(), 0);
 
     worker.shutdown().await.unwrap();
-    assert!(finished.load(Ordering::SeqCst), "the handler in flight ran to its end");
-    started.expect_nothing(Duration::from_millis(300)).await.unwrap();
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "the handler in flight ran to its end"
+    );
+    started
+        .expect_nothing(Duration::from_millis(300))
+        .await
+        .unwrap();
     assert_eq!(*worker.state().borrow(), LinkState::Closed);
     // The finished job was acknowledged; the four untouched jobs went back to the queue.
-    vhost.wait_for_depth("instadash.work.clips", 4, Duration::from_secs(10)).await.unwrap();
+    vhost
+        .wait_for_depth("instadash.work.clips", 4, Duration::from_secs(10))
+        .await
+        .unwrap();
 
     let after = worker.submit("clips", &Job { n: 99 }).await;
-    assert!(matches!(after, Err(PublishError::ShutDown | PublishError::Broker(_))), "{after:?}");
+    assert!(
+        matches!(after, Err(PublishError::ShutDown | PublishError::Broker(_))),
+        "{after:?}"
+    );
 }
 
 #[tokio::test]
 async fn shutdown_waits_for_outstanding_confirms() {
     let vhost = TestVhost::create().await.unwrap();
     let producer = vhost.connect("scheduler").await.unwrap();
-    producer.declare_work_queue("clips", broker_bridge::QueueKind::Quorum).await.unwrap();
+    producer
+        .declare_work_queue("clips", broker_bridge::QueueKind::Quorum)
+        .await
+        .unwrap();
     let mut receipts = Vec::new();
     for n in 0..2_000 {
         receipts.push(producer.submit("clips", &Job { n }).await.unwrap());
@@ -68,5 +89,8 @@ async fn shutdown_waits_for_outstanding_confirms() {
     for receipt in receipts {
         receipt.confirmed().await.unwrap();
     }
-    vhost.wait_for_depth("instadash.work.clips", 2_000, Duration::from_secs(15)).await.unwrap();
+    vhost
+        .wait_for_depth("instadash.work.clips", 2_000, Duration::from_secs(15))
+        .await
+        .unwrap();
 }

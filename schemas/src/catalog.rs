@@ -191,8 +191,13 @@ impl Catalog {
     pub fn copy_dir(from: &Path, to: &Path) -> Result<(), CatalogError> {
         let catalog = Catalog::load(from)?;
         let io = |path: PathBuf| move |source| CatalogError::Read { path, source };
-        std::fs::copy(from.join(CATALOG_FILE), to.join(CATALOG_FILE)).map_err(io(from.join(CATALOG_FILE)))?;
-        let domains: BTreeSet<&str> = catalog.messages.iter().map(|m| m.domain_and_name().0).collect();
+        std::fs::copy(from.join(CATALOG_FILE), to.join(CATALOG_FILE))
+            .map_err(io(from.join(CATALOG_FILE)))?;
+        let domains: BTreeSet<&str> = catalog
+            .messages
+            .iter()
+            .map(|m| m.domain_and_name().0)
+            .collect();
         for domain in domains {
             std::fs::create_dir_all(to.join(domain)).map_err(io(to.join(domain)))?;
             for entry in std::fs::read_dir(from.join(domain)).map_err(io(from.join(domain)))? {
@@ -442,7 +447,10 @@ mod tests {
         let get_state = c.get("instadash.vehicle.get-state").unwrap();
         assert_eq!(get_state.routing_key_for(None, Some("tracker")), "tracker");
         let ping = c.get("instadash.platform.directory-ping").unwrap();
-        assert_eq!(ping.routing_key_for(None, None), "instadash.platform.directory-ping._");
+        assert_eq!(
+            ping.routing_key_for(None, None),
+            "instadash.platform.directory-ping._"
+        );
     }
 
     #[test]

@@ -206,7 +206,11 @@ impl<T: Contract> JsonCodec<T> {
         T::deserialize(value).map_err(|e| CodecError::Binding(e.to_string()))
     }
 
-    fn check(validator: &Validator, version: u32, value: &serde_json::Value) -> Result<(), CodecError> {
+    fn check(
+        validator: &Validator,
+        version: u32,
+        value: &serde_json::Value,
+    ) -> Result<(), CodecError> {
         // `is_valid` is the fast path; errors are only collected for the rare invalid payload.
         if validator.is_valid(value) {
             return Ok(());

@@ -12,10 +12,10 @@ pub mod asyncapi;
 pub mod catalog;
 pub mod check;
 pub mod codec;
-pub mod wire;
 mod compat;
 mod registry;
 mod serde_base64;
+pub mod wire;
 
 pub mod alert;
 pub mod dashcam;
@@ -23,10 +23,10 @@ pub mod platform;
 pub mod trip;
 pub mod vehicle;
 
+pub use broker_bridge::Message;
 pub use catalog::{Catalog, Kind, MessageSpec};
 pub use check::{Problem, Report, check};
 pub use codec::{AVRO_FINGERPRINT_HEADER, AvroCodec, CodecError, JsonCodec, avro_fingerprint};
-pub use broker_bridge::Message;
 pub use registry::{Binding, binding, bindings};
 
 /// A payload encoding. The catalog lists a type's encodings with the wire default first.

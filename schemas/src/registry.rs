@@ -30,7 +30,10 @@ pub trait Binding: Sync {
     /// and through the schema-aware serializer), decodes both ways and compares.
     fn round_trip_avro(&self, schema: &Schema) -> Result<(), String>;
     /// Reads a received payload the way a consumer of this binding does, keeping only the verdict.
-    fn check_payload(&self, payload: &broker_bridge::RawPayload<'_>) -> Result<(), broker_bridge::Rejection>;
+    fn check_payload(
+        &self,
+        payload: &broker_bridge::RawPayload<'_>,
+    ) -> Result<(), broker_bridge::Rejection>;
 }
 
 struct Of<T>(PhantomData<fn() -> T>);
@@ -58,7 +61,10 @@ impl<T: Contract> Binding for Of<T> {
     fn example_json(&self) -> Value {
         serde_json::to_value(T::example()).expect("examples serialize to JSON")
     }
-    fn check_payload(&self, payload: &broker_bridge::RawPayload<'_>) -> Result<(), broker_bridge::Rejection> {
+    fn check_payload(
+        &self,
+        payload: &broker_bridge::RawPayload<'_>,
+    ) -> Result<(), broker_bridge::Rejection> {
         crate::wire::codecs::<T>()?.decode(payload).map(drop)
     }
     fn example_subject(&self) -> Option<String> {

@@ -25,7 +25,9 @@ pub struct Codecs<T> {
 impl<T: Contract> Codecs<T> {
     pub fn new() -> Result<Self, CodecError> {
         let json = T::JSON_SCHEMA.map(|_| JsonCodec::new()).transpose()?;
-        let avro = (!T::AVRO_SCHEMAS.is_empty()).then(AvroCodec::new).transpose()?;
+        let avro = (!T::AVRO_SCHEMAS.is_empty())
+            .then(AvroCodec::new)
+            .transpose()?;
         Ok(Self {
             json,
             avro,
@@ -37,7 +39,8 @@ impl<T: Contract> Codecs<T> {
     pub fn encode(&self, value: &T) -> Result<Payload, Rejection> {
         let mut json = None;
         if let Some(codec) = &self.json {
-            let tree = serde_json::to_value(value).map_err(|e| self.reject(CodecError::Binding(e.to_string())))?;
+            let tree = serde_json::to_value(value)
+                .map_err(|e| self.reject(CodecError::Binding(e.to_string())))?;
             codec.validate(&tree).map_err(|e| self.reject(e))?;
             json = Some(tree);
         }
@@ -48,14 +51,17 @@ impl<T: Contract> Codecs<T> {
                 (bytes, Encoding::Avro.content_type(), vec![fingerprint])
             }
             (_, _, Some(tree)) => {
-                let bytes = serde_json::to_vec(&tree).map_err(|e| self.reject(CodecError::Binding(e.to_string())))?;
+                let bytes = serde_json::to_vec(&tree)
+                    .map_err(|e| self.reject(CodecError::Binding(e.to_string())))?;
                 (bytes, Encoding::Json.content_type(), Vec::new())
             }
-            _ => return Err(self.reject(CodecError::NoSchema {
-                type_: T::TYPE.to_owned(),
-                version: T::VERSION,
-                what: "schema for its wire encoding",
-            })),
+            _ => {
+                return Err(self.reject(CodecError::NoSchema {
+                    type_: T::TYPE.to_owned(),
+                    version: T::VERSION,
+                    what: "schema for its wire encoding",
+                }));
+            }
         };
         Ok(Payload {
             bytes,
@@ -72,18 +78,29 @@ impl<T: Contract> Codecs<T> {
             .ok_or_else(|| self.wrong_content_type(payload.content_type))?;
         match encoding {
             Encoding::Avro => {
-                let codec = self.avro.as_ref().ok_or_else(|| self.wrong_content_type(payload.content_type))?;
-                let fingerprint = payload.header(AVRO_FINGERPRINT_HEADER).ok_or_else(|| Rejection {
-                    reason: "Avro payload without its writer schema's fingerprint".into(),
-                    check: "avro-fingerprint".into(),
-                    pointer: String::new(),
-                    schema: Some(self.dataschema.clone()),
-                    detail: format!("header `{AVRO_FINGERPRINT_HEADER}` is missing"),
-                })?;
-                codec.decode(payload.body, fingerprint).map_err(|e| self.reject(e))
+                let codec = self
+                    .avro
+                    .as_ref()
+                    .ok_or_else(|| self.wrong_content_type(payload.content_type))?;
+                let fingerprint =
+                    payload
+                        .header(AVRO_FINGERPRINT_HEADER)
+                        .ok_or_else(|| Rejection {
+                            reason: "Avro payload without its writer schema's fingerprint".into(),
+                            check: "avro-fingerprint".into(),
+                            pointer: String::new(),
+                            schema: Some(self.dataschema.clone()),
+                            detail: format!("header `{AVRO_FINGERPRINT_HEADER}` is missing"),
+                        })?;
+                codec
+                    .decode(payload.body, fingerprint)
+                    .map_err(|e| self.reject(e))
             }
             Encoding::Json => {
-                let codec = self.json.as_ref().ok_or_else(|| self.wrong_content_type(payload.content_type))?;
+                let codec = self
+                    .json
+                    .as_ref()
+                    .ok_or_else(|| self.wrong_content_type(payload.content_type))?;
                 // Validated against the version it was written with, when this build knows it;
                 // else against our own (objects are open, so newer compatible versions pass).
                 let writer = payload
@@ -112,23 +129,53 @@ impl<T: Contract> Codecs<T> {
             check: "content-type".into(),
             pointer: String::new(),
             schema: Some(self.dataschema.clone()),
-            detail: format!("`{}` takes {}, got `{given}`", T::TYPE, expected.join(" or ")),
+            detail: format!(
+                "`{}` takes {}, got `{given}`",
+                T::TYPE,
+                expected.join(" or ")
+            ),
         }
     }
 
     fn reject(&self, error: CodecError) -> Rejection {
         let detail = error.to_string();
         let (reason, check, pointer, schema) = match error {
-            CodecError::Invalid { schema, check, pointer, .. } => {
-                ("schema validation failed", check, pointer, schema)
-            }
-            CodecError::NotJson(_) => ("payload is not JSON", "json".into(), String::new(), self.dataschema.clone()),
-            CodecError::Binding(_) => ("payload does not fit its type", "deserialize".into(), String::new(), self.dataschema.clone()),
-            CodecError::Avro(_) => ("Avro payload does not decode", "avro-decode".into(), String::new(), self.dataschema.clone()),
-            CodecError::UnknownFingerprint { .. } => {
-                ("unknown Avro writer schema", "avro-fingerprint".into(), String::new(), self.dataschema.clone())
-            }
-            CodecError::NoSchema { .. } => ("no schema for this version", "dataschema".into(), String::new(), self.dataschema.clone()),
+            CodecError::Invalid {
+                schema,
+                check,
+                pointer,
+                ..
+            } => ("schema validation failed", check, pointer, schema),
+            CodecError::NotJson(_) => (
+                "payload is not JSON",
+                "json".into(),
+                String::new(),
+                self.dataschema.clone(),
+            ),
+            CodecError::Binding(_) => (
+                "payload does not fit its type",
+                "deserialize".into(),
+                String::new(),
+                self.dataschema.clone(),
+            ),
+            CodecError::Avro(_) => (
+                "Avro payload does not decode",
+                "avro-decode".into(),
+                String::new(),
+                self.dataschema.clone(),
+            ),
+            CodecError::UnknownFingerprint { .. } => (
+                "unknown Avro writer schema",
+                "avro-fingerprint".into(),
+                String::new(),
+                self.dataschema.clone(),
+            ),
+            CodecError::NoSchema { .. } => (
+                "no schema for this version",
+                "dataschema".into(),
+                String::new(),
+                self.dataschema.clone(),
+            ),
         };
         Rejection {
             reason: reason.into(),

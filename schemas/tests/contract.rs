@@ -7,8 +7,8 @@ use instadash_schemas::codec::json_validator;
 use instadash_schemas::vehicle::obd_reading::v1::ObdReading;
 use instadash_schemas::vehicle::position::{v1, v2};
 use instadash_schemas::{
-    AvroCodec, Catalog, CodecError, Contract, Encoding, JsonCodec, Message, avro_fingerprint, binding,
-    bindings, dataschema, dataschema_of, parse_dataschema,
+    AvroCodec, Catalog, CodecError, Contract, Encoding, JsonCodec, Message, avro_fingerprint,
+    binding, bindings, dataschema, dataschema_of, parse_dataschema,
 };
 
 fn schema_of<T: Contract>(version: u32) -> Schema {
@@ -199,7 +199,10 @@ fn invalid_payloads_are_rejected_with_a_pointer() {
         .unwrap_err();
     match &err {
         CodecError::Invalid {
-            schema, pointer, check, ..
+            schema,
+            pointer,
+            check,
+            ..
         } => {
             assert_eq!(pointer, "/lat");
             assert_eq!(check, "maximum");
@@ -251,20 +254,33 @@ fn dataschemas_and_routing_come_from_the_contract() {
 #[test]
 fn the_bridges_discovery_messages_follow_their_schemas() {
     use broker_bridge::discovery::{
-        Announcement, DirectoryPing, Goodbye, GoodbyeReason, Health, Heartbeat, HeartbeatLink, Offers, TypeVersions,
+        Announcement, DirectoryPing, Goodbye, GoodbyeReason, Health, Heartbeat, HeartbeatLink,
+        Offers, TypeVersions,
     };
     use instadash_schemas::platform;
 
     let offers = Offers {
-        consumes: vec![TypeVersions { type_: "instadash.vehicle.position".into(), versions: vec![1, 2] }],
-        produces: vec![TypeVersions { type_: "instadash.vehicle.status-changed".into(), versions: vec![1] }],
+        consumes: vec![TypeVersions {
+            type_: "instadash.vehicle.position".into(),
+            versions: vec![1, 2],
+        }],
+        produces: vec![TypeVersions {
+            type_: "instadash.vehicle.status-changed".into(),
+            versions: vec![1],
+        }],
         commands: vec![],
-        requests: vec![TypeVersions { type_: "instadash.vehicle.get-state".into(), versions: vec![1] }],
+        requests: vec![TypeVersions {
+            type_: "instadash.vehicle.get-state".into(),
+            versions: vec![1],
+        }],
         work_queues: vec!["dashcam-clips".into()],
     };
     let check = |kind: &str, value: serde_json::Value| {
         let validator = json_validator(kind, 1).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
         assert!(errors.is_empty(), "{kind}: {errors:?} in {value}");
         value
     };
@@ -282,7 +298,8 @@ fn the_bridges_discovery_messages_follow_their_schemas() {
         })
         .unwrap(),
     );
-    let binding: platform::service_announced::v1::ServiceAnnounced = serde_json::from_value(announced.clone()).unwrap();
+    let binding: platform::service_announced::v1::ServiceAnnounced =
+        serde_json::from_value(announced.clone()).unwrap();
     assert_eq!(serde_json::to_value(binding).unwrap(), announced);
     check(
         Heartbeat::TYPE,
@@ -317,6 +334,10 @@ fn the_bridges_discovery_messages_follow_their_schemas() {
     );
     check(
         DirectoryPing::TYPE,
-        serde_json::to_value(DirectoryPing { from_service: "monitor".into(), sent_at_ms: 1_793_693_730_250 }).unwrap(),
+        serde_json::to_value(DirectoryPing {
+            from_service: "monitor".into(),
+            sent_at_ms: 1_793_693_730_250,
+        })
+        .unwrap(),
     );
 }

@@ -28,7 +28,10 @@ async fn a_v1_consumer_and_a_v2_producer_work_side_by_side() {
     let vhost = TestVhost::create().await.unwrap();
     let old_reader = vhost.connect("trips").await.unwrap();
     let new_reader = vhost.connect("tracker").await.unwrap();
-    let (by_v1, by_v2) = (Arc::new(Received::<v1::Position>::new()), Arc::new(Received::<v2::Position>::new()));
+    let (by_v1, by_v2) = (
+        Arc::new(Received::<v1::Position>::new()),
+        Arc::new(Received::<v2::Position>::new()),
+    );
     let sink = by_v1.clone();
     old_reader
         .subscribe("trips")
@@ -52,23 +55,56 @@ async fn a_v1_consumer_and_a_v2_producer_work_side_by_side() {
 
     // A v2 producer (Avro, with hdop) and a v1 producer still in service.
     let new_car = vhost.connect("simulator").await.unwrap();
-    new_car.publish(&position_v2("car-new", Some(0.9))).await.unwrap().confirmed().await.unwrap();
+    new_car
+        .publish(&position_v2("car-new", Some(0.9)))
+        .await
+        .unwrap()
+        .confirmed()
+        .await
+        .unwrap();
     let old_car = vhost.connect("simulator").await.unwrap();
     let mut old_fix = v1::Position::example();
     old_fix.vehicle_id = "car-old".into();
-    old_car.publish(&old_fix).await.unwrap().confirmed().await.unwrap();
+    old_car
+        .publish(&old_fix)
+        .await
+        .unwrap()
+        .confirmed()
+        .await
+        .unwrap();
 
-    let mut seen_by_v1: Vec<_> = vec![by_v1.next(WAIT).await.unwrap(), by_v1.next(WAIT).await.unwrap()];
+    let mut seen_by_v1: Vec<_> = vec![
+        by_v1.next(WAIT).await.unwrap(),
+        by_v1.next(WAIT).await.unwrap(),
+    ];
     seen_by_v1.sort_by(|a, b| a.vehicle_id.cmp(&b.vehicle_id));
-    assert_eq!(seen_by_v1[0], v1::Position { vehicle_id: "car-new".into(), ..v1::Position::example() });
+    assert_eq!(
+        seen_by_v1[0],
+        v1::Position {
+            vehicle_id: "car-new".into(),
+            ..v1::Position::example()
+        }
+    );
     assert_eq!(seen_by_v1[1], old_fix);
-    let mut seen_by_v2: Vec<_> = vec![by_v2.next(WAIT).await.unwrap(), by_v2.next(WAIT).await.unwrap()];
+    let mut seen_by_v2: Vec<_> = vec![
+        by_v2.next(WAIT).await.unwrap(),
+        by_v2.next(WAIT).await.unwrap(),
+    ];
     seen_by_v2.sort_by(|a, b| a.vehicle_id.cmp(&b.vehicle_id));
-    assert_eq!(seen_by_v2[0].hdop, Some(0.9), "the v2 reader sees the new field");
-    assert_eq!((seen_by_v2[1].vehicle_id.as_str(), seen_by_v2[1].hdop), ("car-old", None));
+    assert_eq!(
+        seen_by_v2[0].hdop,
+        Some(0.9),
+        "the v2 reader sees the new field"
+    );
+    assert_eq!(
+        (seen_by_v2[1].vehicle_id.as_str(), seen_by_v2[1].hdop),
+        ("car-old", None)
+    );
     // Counted once the handler has returned, just after it passed the fix on.
     for bridge in [&old_reader, &new_reader] {
-        wait_until("both handled", WAIT, || bridge.stats().handled == 2).await.unwrap();
+        wait_until("both handled", WAIT, || bridge.stats().handled == 2)
+            .await
+            .unwrap();
         assert_eq!(bridge.stats().rejected, 0);
     }
 }
@@ -94,14 +130,29 @@ async fn an_invalid_message_is_refused_before_sending() {
     match simulator.publish(&fix).await {
         Err(PublishError::Invalid { kind, rejection }) => {
             assert_eq!(kind, "instadash.vehicle.position");
-            assert_eq!((rejection.check.as_str(), rejection.pointer.as_str()), ("maximum", "/lat"));
-            assert_eq!(rejection.schema.as_deref(), Some("urn:instadash:schema:instadash.vehicle.position:v2"));
+            assert_eq!(
+                (rejection.check.as_str(), rejection.pointer.as_str()),
+                ("maximum", "/lat")
+            );
+            assert_eq!(
+                rejection.schema.as_deref(),
+                Some("urn:instadash:schema:instadash.vehicle.position:v2")
+            );
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    received.expect_nothing(Duration::from_millis(500)).await.unwrap();
+    received
+        .expect_nothing(Duration::from_millis(500))
+        .await
+        .unwrap();
     // The channel is unharmed: the next valid fix goes through.
-    simulator.publish(&position_v2("car-2", None)).await.unwrap().confirmed().await.unwrap();
+    simulator
+        .publish(&position_v2("car-2", None))
+        .await
+        .unwrap()
+        .confirmed()
+        .await
+        .unwrap();
     assert_eq!(received.next(WAIT).await.unwrap(), "car-2");
 }
 
@@ -113,23 +164,49 @@ struct RawClient {
 
 impl RawClient {
     async fn connect(vhost: &TestVhost) -> Self {
-        let connection = Connection::connect(vhost.amqp_url(), ConnectionProperties::default()).await.unwrap();
+        let connection = Connection::connect(vhost.amqp_url(), ConnectionProperties::default())
+            .await
+            .unwrap();
         let channel = connection.create_channel().await.unwrap();
-        channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
-        Self { channel, _connection: connection }
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        Self {
+            channel,
+            _connection: connection,
+        }
     }
 
     /// Publishes under the routing key of events of type `routed_as`.
-    async fn publish(&self, routed_as: &str, subject: &str, properties: BasicProperties, body: &[u8]) {
+    async fn publish(
+        &self,
+        routed_as: &str,
+        subject: &str,
+        properties: BasicProperties,
+        body: &[u8],
+    ) {
         let key = format!("{routed_as}.{subject}");
         let confirm = self
             .channel
-            .basic_publish(topology::EVENTS.into(), key.into(), BasicPublishOptions { mandatory: true, immediate: false }, body, properties)
+            .basic_publish(
+                topology::EVENTS.into(),
+                key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    immediate: false,
+                },
+                body,
+                properties,
+            )
             .await
             .unwrap()
             .await
             .unwrap();
-        assert!(confirm.is_ack() && confirm.take_message().is_none(), "routed to the tracker's queue");
+        assert!(
+            confirm.is_ack() && confirm.take_message().is_none(),
+            "routed to the tracker's queue"
+        );
     }
 }
 
@@ -144,14 +221,21 @@ fn envelope(kind: &str, subject: &str, content_type: &str, schema: Option<String
 
 fn with_header(properties: BasicProperties, name: &str, value: &str) -> BasicProperties {
     let mut headers = properties.headers().clone().unwrap_or_default();
-    headers.insert(ShortString::from(name), AMQPValue::LongString(LongString::from(value)));
+    headers.insert(
+        ShortString::from(name),
+        AMQPValue::LongString(LongString::from(value)),
+    );
     properties.with_headers(headers)
 }
 
 fn without_header(properties: BasicProperties, name: &str) -> BasicProperties {
     let headers = properties.headers().clone().unwrap_or_default();
-    let kept: BTreeMap<_, _> =
-        headers.inner().iter().filter(|(key, _)| key.as_str() != name).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let kept: BTreeMap<_, _> = headers
+        .inner()
+        .iter()
+        .filter(|(key, _)| key.as_str() != name)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     properties.with_headers(kept.into())
 }
 
@@ -196,16 +280,33 @@ async fn bad_input_is_dead_lettered_with_its_reason_and_the_service_carries_on()
     let props = |kind: &str, content_type: &str, schema: &Option<String>| {
         envelope(kind, "car-1", content_type, schema.clone()).to_properties("foreign-client")
     };
-    let avro_props = || with_header(props(position, avro, &position_schema), AVRO_FINGERPRINT_HEADER, &fingerprint);
+    let avro_props = || {
+        with_header(
+            props(position, avro, &position_schema),
+            AVRO_FINGERPRINT_HEADER,
+            &fingerprint,
+        )
+    };
 
     let mut expected: BTreeMap<&str, u32> = BTreeMap::new();
     let mut sent = 0;
     // Accepted: a valid Avro fix and valid trouble codes.
     raw.publish(position, "car-1", avro_props(), &fix).await;
-    raw.publish(codes, "car-1", props(codes, json, &codes_schema), &valid_codes).await;
+    raw.publish(
+        codes,
+        "car-1",
+        props(codes, json, &codes_schema),
+        &valid_codes,
+    )
+    .await;
     sent += 2;
     let cases: Vec<(&str, BasicProperties, Vec<u8>, &str)> = vec![
-        (codes, props(codes, json, &codes_schema), b"{\"vehicle_id\":".to_vec(), "payload is not JSON"),
+        (
+            codes,
+            props(codes, json, &codes_schema),
+            b"{\"vehicle_id\":".to_vec(),
+            "payload is not JSON",
+        ),
         (
             codes,
             props(codes, json, &codes_schema),
@@ -213,28 +314,66 @@ async fn bad_input_is_dead_lettered_with_its_reason_and_the_service_carries_on()
             "schema validation failed",
         ),
         // Routed like trouble codes, but of a type nobody here handles.
-        (codes, props("instadash.vehicle.teleported", json, &None), b"{}".to_vec(), "unknown message type"),
-        (codes, props(codes, "text/plain", &codes_schema), valid_codes.clone(), "wrong content type"),
+        (
+            codes,
+            props("instadash.vehicle.teleported", json, &None),
+            b"{}".to_vec(),
+            "unknown message type",
+        ),
+        (
+            codes,
+            props(codes, "text/plain", &codes_schema),
+            valid_codes.clone(),
+            "wrong content type",
+        ),
         (
             codes,
             props(codes, json, &codes_schema).with_content_type("".into()),
             valid_codes.clone(),
             "wrong content type",
         ),
-        (codes, without_header(props(codes, json, &codes_schema), "cloudEvents_source"), valid_codes.clone(), "invalid CloudEvents envelope"),
+        (
+            codes,
+            without_header(props(codes, json, &codes_schema), "cloudEvents_source"),
+            valid_codes.clone(),
+            "invalid CloudEvents envelope",
+        ),
         (
             position,
-            with_header(props(position, avro, &position_schema), AVRO_FINGERPRINT_HEADER, "00000000000000ff"),
+            with_header(
+                props(position, avro, &position_schema),
+                AVRO_FINGERPRINT_HEADER,
+                "00000000000000ff",
+            ),
             fix.clone(),
             "unknown Avro writer schema",
         ),
-        (position, props(position, avro, &position_schema), fix.clone(), "Avro payload without its writer schema's fingerprint"),
-        (position, avro_props(), fix[..fix.len() / 2].to_vec(), "Avro payload does not decode"),
-        (codes, props(codes, json, &codes_schema), vec![b' '; 8 * 1024], "message larger than the configured maximum"),
+        (
+            position,
+            props(position, avro, &position_schema),
+            fix.clone(),
+            "Avro payload without its writer schema's fingerprint",
+        ),
+        (
+            position,
+            avro_props(),
+            fix[..fix.len() / 2].to_vec(),
+            "Avro payload does not decode",
+        ),
         (
             codes,
             props(codes, json, &codes_schema),
-            serde_json::to_vec(&TroubleCodes { vehicle_id: "panic-car".into(), ..TroubleCodes::example() }).unwrap(),
+            vec![b' '; 8 * 1024],
+            "message larger than the configured maximum",
+        ),
+        (
+            codes,
+            props(codes, json, &codes_schema),
+            serde_json::to_vec(&TroubleCodes {
+                vehicle_id: "panic-car".into(),
+                ..TroubleCodes::example()
+            })
+            .unwrap(),
             "handler failed 3 times",
         ),
     ];
@@ -245,10 +384,23 @@ async fn bad_input_is_dead_lettered_with_its_reason_and_the_service_carries_on()
     }
     let dead = "instadash.events.tracker.dead-letter";
     let rejected = expected.values().sum::<u32>();
-    vhost.wait_for_depth(dead, u64::from(rejected), WAIT).await.unwrap();
+    vhost
+        .wait_for_depth(dead, u64::from(rejected), WAIT)
+        .await
+        .unwrap();
 
     // Still consuming: one more valid message gets through.
-    raw.publish(codes, "car-2", props(codes, json, &codes_schema), &serde_json::to_vec(&TroubleCodes { vehicle_id: "car-2".into(), ..TroubleCodes::example() }).unwrap()).await;
+    raw.publish(
+        codes,
+        "car-2",
+        props(codes, json, &codes_schema),
+        &serde_json::to_vec(&TroubleCodes {
+            vehicle_id: "car-2".into(),
+            ..TroubleCodes::example()
+        })
+        .unwrap(),
+    )
+    .await;
     sent += 1;
     let mut got = Vec::new();
     for _ in 0..3 {
@@ -257,7 +409,10 @@ async fn bad_input_is_dead_lettered_with_its_reason_and_the_service_carries_on()
     got.sort();
     assert_eq!(got, ["codes car-0042", "codes car-2", "position car-1"]);
 
-    let letters = bridge.dead_letters("instadash.events.tracker", 100).await.unwrap();
+    let letters = bridge
+        .dead_letters("instadash.events.tracker", 100)
+        .await
+        .unwrap();
     let mut reasons: BTreeMap<&str, u32> = BTreeMap::new();
     for letter in &letters {
         assert!(!letter.error.is_empty(), "a readable error: {letter:?}");
@@ -265,10 +420,27 @@ async fn bad_input_is_dead_lettered_with_its_reason_and_the_service_carries_on()
         *reasons.entry(letter.reason.as_str()).or_default() += 1;
     }
     assert_eq!(reasons, expected, "each dead letter says why");
-    let wrong_type = letters.iter().find(|l| l.reason == "schema validation failed").unwrap();
-    assert_eq!((wrong_type.check.as_str(), wrong_type.pointer.as_str()), ("type", "/codes"));
-    wait_until("the last handler returned", WAIT, || bridge.stats().handled == 3).await.unwrap();
+    let wrong_type = letters
+        .iter()
+        .find(|l| l.reason == "schema validation failed")
+        .unwrap();
+    assert_eq!(
+        (wrong_type.check.as_str(), wrong_type.pointer.as_str()),
+        ("type", "/codes")
+    );
+    wait_until("the last handler returned", WAIT, || {
+        bridge.stats().handled == 3
+    })
+    .await
+    .unwrap();
     let stats = bridge.stats();
-    assert_eq!(stats.handled + stats.dead_lettered, sent, "every message accounted for: {stats:?}");
-    assert_eq!((stats.handled, stats.rejected, stats.dead_lettered), (3, u64::from(rejected) - 1, u64::from(rejected)));
+    assert_eq!(
+        stats.handled + stats.dead_lettered,
+        sent,
+        "every message accounted for: {stats:?}"
+    );
+    assert_eq!(
+        (stats.handled, stats.rejected, stats.dead_lettered),
+        (3, u64::from(rejected) - 1, u64::from(rejected))
+    );
 }

@@ -559,8 +559,16 @@ async fn list_all(directory: &mut Directory, processes: &[Process], started: Ins
 fn only_left(observers: &[Observer], staying: &Process) {
     for observer in observers {
         let all = listed(&observer.directory);
-        assert_eq!(all.len(), 1, "only the other instance is left: {:#?}", summary(&all));
-        assert_eq!(find(&all, staying).map(|i| i.status), Some(InstanceStatus::Live));
+        assert_eq!(
+            all.len(),
+            1,
+            "only the other instance is left: {:#?}",
+            summary(&all)
+        );
+        assert_eq!(
+            find(&all, staying).map(|i| i.status),
+            Some(InstanceStatus::Live)
+        );
     }
 }
 

@@ -109,13 +109,20 @@ async fn the_example_service_works_as_a_process_and_leaves_on_sigterm() {
     // exists but nothing consumes it yet.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let query = TopSpeedQuery { vehicle: "car-1".into() };
-        match probe.request::<_, TopSpeed>("speed-watch", &query, Duration::from_secs(2)).await {
+        let query = TopSpeedQuery {
+            vehicle: "car-1".into(),
+        };
+        match probe
+            .request::<_, TopSpeed>("speed-watch", &query, Duration::from_secs(2))
+            .await
+        {
             Ok(answer) => {
                 assert_eq!(answer.top_speed_kmh, None);
                 break;
             }
-            Err(RequestError::NoSuchService(_) | RequestError::NoLiveInstance(_)) if Instant::now() < deadline => {
+            Err(RequestError::NoSuchService(_) | RequestError::NoLiveInstance(_))
+                if Instant::now() < deadline =>
+            {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(error) => panic!("the service never answered: {error}"),
@@ -123,15 +130,36 @@ async fn the_example_service_works_as_a_process_and_leaves_on_sigterm() {
     }
 
     for speed_kmh in [90.0, 120.0, 80.0] {
-        let position = Position { vehicle: "car-1".into(), speed_kmh };
-        probe.publish(&position).await.unwrap().confirmed().await.unwrap();
+        let position = Position {
+            vehicle: "car-1".into(),
+            speed_kmh,
+        };
+        probe
+            .publish(&position)
+            .await
+            .unwrap()
+            .confirmed()
+            .await
+            .unwrap();
     }
     let event = speeding.next(Duration::from_secs(10)).await.unwrap();
-    assert_eq!((event.vehicle.as_str(), event.speed_kmh, event.limit_kmh), ("car-1", 120.0, 100.0));
-    speeding.expect_nothing(Duration::from_millis(500)).await.unwrap();
+    assert_eq!(
+        (event.vehicle.as_str(), event.speed_kmh, event.limit_kmh),
+        ("car-1", 120.0, 100.0)
+    );
+    speeding
+        .expect_nothing(Duration::from_millis(500))
+        .await
+        .unwrap();
 
     let answer: TopSpeed = probe
-        .request("speed-watch", &TopSpeedQuery { vehicle: "car-1".into() }, Duration::from_secs(5))
+        .request(
+            "speed-watch",
+            &TopSpeedQuery {
+                vehicle: "car-1".into(),
+            },
+            Duration::from_secs(5),
+        )
         .await
         .unwrap();
     assert_eq!(answer.top_speed_kmh, Some(120.0));
@@ -152,5 +180,8 @@ async fn the_example_service_works_as_a_process_and_leaves_on_sigterm() {
         .expect("the service exits after SIGTERM")
         .unwrap();
     assert!(status.unwrap().success(), "clean exit:\n{log}");
-    assert!(log.contains("shutdown requested") && log.contains("left the bus"), "{log}");
+    assert!(
+        log.contains("shutdown requested") && log.contains("left the bus"),
+        "{log}"
+    );
 }

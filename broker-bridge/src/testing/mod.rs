@@ -26,8 +26,8 @@ use serde::Deserialize;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::config::{BridgeConfig, DEFAULT_AMQP_URL};
-use crate::management::{Management, enc};
 pub use crate::management::QueueInfo;
+use crate::management::{Management, enc, with_vhost};
 use crate::{Bridge, RetryPolicy};
 
 pub use private_node::PrivateNode;
@@ -64,17 +64,12 @@ impl TestVhost {
         let api = Management::from_env()?;
         let name = format!("instadash-test-{}", uuid::Uuid::new_v4().simple());
         let amqp_url = with_vhost(&base, &name)?;
-        let user = api.user.clone();
         let (vhost, client) = (name.clone(), api.clone());
-        blocking(move || {
-            client.put(&format!("/api/vhosts/{}", enc(&vhost)), serde_json::json!({}))?;
-            client.put(
-                &format!("/api/permissions/{}/{}", enc(&vhost), enc(&user)),
-                serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"}),
-            )
-        })
-        .await
-        .context("creating a test vhost (is the management plugin on? run deploy/setup-broker.sh)")?;
+        blocking(move || client.create_vhost(&vhost))
+            .await
+            .context(
+                "creating a test vhost (is the management plugin on? run deploy/setup-broker.sh)",
+            )?;
         Ok(Self {
             name,
             amqp_url,
@@ -168,12 +163,18 @@ impl TestVhost {
     ) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let depth = self.queue(queue).await.map(|q| q.messages).unwrap_or(u64::MAX);
+            let depth = self
+                .queue(queue)
+                .await
+                .map(|q| q.messages)
+                .unwrap_or(u64::MAX);
             if depth == messages {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                bail!("queue {queue} holds {depth} messages, expected {messages} within {timeout:?}");
+                bail!(
+                    "queue {queue} holds {depth} messages, expected {messages} within {timeout:?}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -188,7 +189,7 @@ impl Drop for TestVhost {
     fn drop(&mut self) {
         let (api, vhost) = (self.api.clone(), self.name.clone());
         // Drop may run inside the runtime; do the blocking call on a thread of its own.
-        let cleanup = std::thread::spawn(move || api.delete(&format!("/api/vhosts/{}", enc(&vhost))));
+        let cleanup = std::thread::spawn(move || api.delete_vhost(&vhost));
         if let Ok(Err(error)) = cleanup.join() {
             eprintln!("could not delete test vhost {}: {error:#}", self.name);
         }
@@ -285,7 +286,9 @@ impl Ledger {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LedgerInner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -314,20 +317,4 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
     tokio::task::spawn_blocking(f).await?
-}
-
-/// `base` with its vhost replaced by `vhost`.
-fn with_vhost(base: &str, vhost: &str) -> anyhow::Result<String> {
-    let (scheme, rest) = base.split_once("://").context("AMQP_URL needs a scheme")?;
-    let (authority, query) = match rest.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (rest, None),
-    };
-    let authority = authority.split('/').next().unwrap_or(authority);
-    let mut url = format!("{scheme}://{authority}/{}", enc(vhost));
-    if let Some(query) = query {
-        url.push('?');
-        url.push_str(query);
-    }
-    Ok(url)
 }

@@ -3,8 +3,8 @@
 //! be; they find each other by name only.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -74,7 +74,10 @@ const WAIT: Duration = Duration::from_secs(10);
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let base = BridgeConfig::resolve(&args.bridge, "demo-operator")?;
-    println!("instadash demo: the four patterns on {}", base.redacted_url());
+    println!(
+        "instadash demo: the four patterns on {}",
+        base.redacted_url()
+    );
     let connect = |service: &str| {
         let mut config = base.clone();
         config.service = service.to_owned();
@@ -84,7 +87,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let operator = connect("demo-operator").await?;
     let simulator = connect("demo-simulator").await?;
-    let trackers = [connect("demo-tracker").await?, connect("demo-tracker").await?];
+    let trackers = [
+        connect("demo-tracker").await?,
+        connect("demo-tracker").await?,
+    ];
     let alerts = connect("demo-alerts").await?;
     let dashcams = [
         connect("demo-dashcam").await?,
@@ -103,7 +109,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     .await;
 
     // Consumers first: a consumer whose queue is deleted under it would declare it again.
-    for bridge in [&simulator, &alerts].into_iter().chain(&trackers).chain(&dashcams) {
+    for bridge in [&simulator, &alerts]
+        .into_iter()
+        .chain(&trackers)
+        .chain(&dashcams)
+    {
         bridge.shutdown().await?;
     }
     if !args.keep_queues {
@@ -125,7 +135,9 @@ async fn publish_subscribe(
     last_speeds: &[LastSpeeds; 2],
     alerts: &Bridge,
 ) -> anyhow::Result<()> {
-    println!("\n[publish/subscribe] simulator -> events exchange -> groups 'demo-tracker' (2 instances) and 'demo-alerts'");
+    println!(
+        "\n[publish/subscribe] simulator -> events exchange -> groups 'demo-tracker' (2 instances) and 'demo-alerts'"
+    );
     let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(String, String)>();
     for (n, (tracker, last_speed)) in trackers.iter().zip(last_speeds).enumerate() {
         let (seen, last_speed) = (seen_tx.clone(), last_speed.clone());
@@ -170,7 +182,10 @@ async fn publish_subscribe(
             .context("subscribers gone")?;
         *per_handler.entry(handler).or_default() += 1;
     }
-    println!("  published {} positions of car-1; handled: {per_handler:?}", speeds.len());
+    println!(
+        "  published {} positions of car-1; handled: {per_handler:?}",
+        speeds.len()
+    );
     Ok(())
 }
 
@@ -196,14 +211,27 @@ async fn point_to_point(operator: &Bridge, dashcam: &Bridge) -> anyhow::Result<(
         .start()
         .await?;
     operator
-        .send("demo-dashcam", &RecordClip { vehicle: "car-1".into() })
+        .send(
+            "demo-dashcam",
+            &RecordClip {
+                vehicle: "car-1".into(),
+            },
+        )
         .await?;
     let vehicle = tokio::time::timeout(WAIT, got_rx.recv())
         .await
         .context("the dashcam did not get the command")?;
-    println!("  demo-dashcam received: record a clip of {}", vehicle.unwrap_or_default());
+    println!(
+        "  demo-dashcam received: record a clip of {}",
+        vehicle.unwrap_or_default()
+    );
     match operator
-        .send("demo-nobody", &RecordClip { vehicle: "car-1".into() })
+        .send(
+            "demo-nobody",
+            &RecordClip {
+                vehicle: "car-1".into(),
+            },
+        )
         .await
     {
         Err(error) => println!("  send to 'demo-nobody' -> error at once: {error}"),
@@ -253,7 +281,11 @@ async fn request_reply(
         .await;
     report("ask 'demo-nobody'", missing)?;
     let slow = operator
-        .request::<_, VehicleState>("demo-tracker", &query("car-slow"), Duration::from_millis(500))
+        .request::<_, VehicleState>(
+            "demo-tracker",
+            &query("car-slow"),
+            Duration::from_millis(500),
+        )
         .await;
     report("ask about car-slow with a 500 ms timeout", slow)
 }
@@ -311,7 +343,10 @@ async fn work_queue(operator: &Bridge, dashcams: &[Bridge; 3]) -> anyhow::Result
     let attempts = operator.config().retry.attempts;
     let deadline = tokio::time::Instant::now() + WAIT;
     while poison_attempts.load(Ordering::SeqCst) < attempts {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the poison job was not retried");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the poison job was not retried"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Give the last failure time to reach the dead-letter queue before the demo cleans up.

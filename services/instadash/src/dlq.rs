@@ -88,13 +88,21 @@ struct QueueSummary {
 /// How many letters per queue `list` reads to count reasons.
 const READ_FOR_REASONS: usize = 1_000;
 
-async fn list(bridge: &Bridge, management: Management, vhost: &str, json: bool) -> anyhow::Result<()> {
+async fn list(
+    bridge: &Bridge,
+    management: Management,
+    vhost: &str,
+    json: bool,
+) -> anyhow::Result<()> {
     let vhost_owned = vhost.to_owned();
     let queues = tokio::task::spawn_blocking(move || management.queues(&vhost_owned))
         .await?
         .context("listing queues through the management API")?;
     let mut summaries = Vec::new();
-    for info in queues.into_iter().filter(|q| q.name.ends_with(SUFFIX) && q.messages > 0) {
+    for info in queues
+        .into_iter()
+        .filter(|q| q.name.ends_with(SUFFIX) && q.messages > 0)
+    {
         let queue = source(&info.name).to_owned();
         let mut reasons = BTreeMap::new();
         for letter in bridge.dead_letters(&queue, READ_FOR_REASONS).await? {
@@ -115,7 +123,10 @@ async fn list(bridge: &Bridge, management: Management, vhost: &str, json: bool) 
         println!("no dead letters in vhost {vhost}");
     }
     for summary in &summaries {
-        println!("{} ({} messages)", summary.dead_letter_queue, summary.messages);
+        println!(
+            "{} ({} messages)",
+            summary.dead_letter_queue, summary.messages
+        );
         for (reason, count) in &summary.reasons {
             println!("  {count:>6}  {reason}");
         }
@@ -145,7 +156,10 @@ impl<'a> From<&'a DeadLetter> for LetterView<'a> {
         use base64::Engine;
         let body = match std::str::from_utf8(&letter.body) {
             Ok(text) => text.to_owned(),
-            Err(_) => format!("base64:{}", base64::engine::general_purpose::STANDARD.encode(&letter.body)),
+            Err(_) => format!(
+                "base64:{}",
+                base64::engine::general_purpose::STANDARD.encode(&letter.body)
+            ),
         };
         Self {
             id: letter.id.as_deref(),
@@ -184,14 +198,22 @@ async fn show(bridge: &Bridge, queue: &str, limit: usize, json: bool) -> anyhow:
             println!("schema      {}", view.schema);
         }
         println!("error       {}", view.error);
-        println!("rejected by {} at {}", view.rejected_by, view.dead_lettered_at);
+        println!(
+            "rejected by {} at {}",
+            view.rejected_by, view.dead_lettered_at
+        );
         println!("attempts    {}", view.attempts);
         println!("body        ({}) {}", view.content_type, view.body);
     }
     Ok(())
 }
 
-async fn replay(bridge: &Bridge, queue: &str, limit: Option<u64>, unchecked: bool) -> anyhow::Result<()> {
+async fn replay(
+    bridge: &Bridge,
+    queue: &str,
+    limit: Option<u64>,
+    unchecked: bool,
+) -> anyhow::Result<()> {
     let report = bridge
         .replay_dead_letters(queue, limit.unwrap_or(u64::MAX), |letter| {
             if unchecked {

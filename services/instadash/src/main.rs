@@ -4,8 +4,11 @@
 mod bench;
 mod demo;
 mod dlq;
+mod run;
 mod schema;
 mod services;
+mod simulate;
+mod up;
 
 use std::process::ExitCode;
 
@@ -13,7 +16,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
-#[command(name = "instadash", version, about = "Instadash: fleet tracking over RabbitMQ")]
+#[command(
+    name = "instadash",
+    version,
+    about = "Instadash: fleet tracking over RabbitMQ"
+)]
 struct Cli {
     /// Log as JSON lines (to stderr) instead of text. The level comes from RUST_LOG.
     #[arg(long, global = true, env = "INSTADASH_LOG_JSON")]
@@ -25,6 +32,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The fleet demo: every service in one process plus the simulator, with a live summary.
+    Up(up::UpArgs),
+    /// Run one service alone, as a container would (`instadash run tracker`).
+    Run(run::RunArgs),
+    /// Run only the simulator (virtual cars) against any broker.
+    Simulate(simulate::SimulateArgs),
     /// A short live demonstration of the four messaging patterns against the broker.
     Demo(demo::DemoArgs),
     /// Measure the platform (e.g. `bench broker`: raw lapin against broker-bridge).
@@ -46,7 +59,11 @@ impl Command {
             | Command::Demo(_)
             | Command::Schema(_)
             | Command::Dlq(_)
-            | Command::Services(_) => "warn",
+            | Command::Services(_)
+            | Command::Up(_)
+            | Command::Simulate(_) => "warn",
+            // A service alone says what it does, as services in containers do.
+            Command::Run(_) => "info",
         }
     }
 }
@@ -56,6 +73,9 @@ async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_logging(cli.command.default_log_filter(), cli.log_json);
     match cli.command {
+        Command::Up(args) => up::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => run::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Simulate(args) => simulate::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Schema(args) => schema::run(args),
@@ -66,10 +86,12 @@ async fn main() -> anyhow::Result<ExitCode> {
 
 /// Logs go to stderr, so stdout carries only results (e.g. `--json` output).
 fn init_logging(default_filter: &str, json: bool) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            EnvFilter::new(format!("{default_filter},{}", broker_bridge::QUIET_LOG_DIRECTIVES))
-        });
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "{default_filter},{}",
+            broker_bridge::QUIET_LOG_DIRECTIVES
+        ))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -56,7 +56,10 @@ pub async fn run(args: ServicesArgs) -> anyhow::Result<()> {
 }
 
 async fn list(bridge: &Bridge, own: &str, args: &ServicesArgs) -> anyhow::Result<()> {
-    let mut directory = bridge.directory().await.context("opening the service directory")?;
+    let mut directory = bridge
+        .directory()
+        .await
+        .context("opening the service directory")?;
     settle(&mut directory, own, Duration::from_millis(args.wait_ms)).await;
     let terminal = std::io::stdout().is_terminal();
     let mut out = Output {
@@ -122,12 +125,24 @@ async fn settle(directory: &mut Directory, own: &str, wait: Duration) {
 }
 
 fn others(directory: &Directory, own: &str) -> Vec<Instance> {
-    directory.instances().into_iter().filter(|i| i.instance != own).collect()
+    directory
+        .instances()
+        .into_iter()
+        .filter(|i| i.instance != own)
+        .collect()
 }
 
 /// Whether two listings show the same (ignoring when each instance was last heard of).
 fn same(a: &[Instance], b: &[Instance]) -> bool {
-    let key = |i: &Instance| (i.instance.clone(), i.version.clone(), i.status, i.health, i.offers.clone());
+    let key = |i: &Instance| {
+        (
+            i.instance.clone(),
+            i.version.clone(),
+            i.status,
+            i.health,
+            i.offers.clone(),
+        )
+    };
     a.len() == b.len() && a.iter().zip(b).all(|(a, b)| key(a) == key(b))
 }
 
@@ -145,7 +160,10 @@ impl Output {
     fn draw(&mut self, instances: &[Instance]) -> anyhow::Result<bool> {
         let now = now_ms();
         let text = if self.json {
-            let views: Vec<InstanceView> = instances.iter().map(|i| InstanceView::new(i, now)).collect();
+            let views: Vec<InstanceView> = instances
+                .iter()
+                .map(|i| InstanceView::new(i, now))
+                .collect();
             if self.watch {
                 serde_json::to_string(&views)?
             } else {
@@ -215,7 +233,9 @@ fn table(instances: &[Instance], now: i64) -> String {
     if instances.is_empty() {
         return "no service instances on the bus".to_owned();
     }
-    let header = ["INSTANCE", "VERSION", "STATUS", "HEALTH", "UPTIME", "HEARD", "HOST/PID"];
+    let header = [
+        "INSTANCE", "VERSION", "STATUS", "HEALTH", "UPTIME", "HEARD", "HOST/PID",
+    ];
     let rows: Vec<[String; 7]> = instances
         .iter()
         .map(|i| {
@@ -261,8 +281,15 @@ fn table(instances: &[Instance], now: i64) -> String {
     let mut previous: Option<&str> = None;
     for (instance, row) in instances.iter().zip(&rows) {
         if previous != Some(instance.service.as_str()) {
-            let count = instances.iter().filter(|i| i.service == instance.service).count();
-            out.push_str(&format!("\n\n{} ({count} instance{})\n", instance.service, plural(count)));
+            let count = instances
+                .iter()
+                .filter(|i| i.service == instance.service)
+                .count();
+            out.push_str(&format!(
+                "\n\n{} ({count} instance{})\n",
+                instance.service,
+                plural(count)
+            ));
             out.push_str(&line(&header));
             previous = Some(&instance.service);
         }
@@ -358,7 +385,10 @@ mod tests {
 
     #[test]
     fn short_ids_keep_the_random_end_of_a_v7_uuid() {
-        assert_eq!(short_id("01890a5d-ac96-774b-bcce-b302099a8057"), "b302099a8057");
+        assert_eq!(
+            short_id("01890a5d-ac96-774b-bcce-b302099a8057"),
+            "b302099a8057"
+        );
         assert_eq!(short_id("abc"), "abc");
     }
 }

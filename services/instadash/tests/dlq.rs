@@ -59,20 +59,40 @@ async fn dead_letters_are_listed_shown_and_replayed_through_the_command() {
     let mut bad = FetchClip::example();
     bad.clip_id = "clip-too-long".into();
     bad.window_after_s = 3_600;
-    producer.submit("dashcam-clips", &BuggyFetchClip(bad)).await.unwrap();
-    vhost.wait_for_depth(&format!("{QUEUE}.dead-letter"), 2, WAIT).await.unwrap();
+    producer
+        .submit("dashcam-clips", &BuggyFetchClip(bad))
+        .await
+        .unwrap();
+    vhost
+        .wait_for_depth(&format!("{QUEUE}.dead-letter"), 2, WAIT)
+        .await
+        .unwrap();
 
     let url = vhost.amqp_url();
     let listed = instadash(&["dlq", "list", "--json"], url).await;
-    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed[0]["queue"], QUEUE, "{listed}");
     assert_eq!(listed[0]["messages"], 2);
-    assert_eq!(listed[0]["reasons"]["handler failed 3 times"], 1, "{listed}");
-    assert_eq!(listed[0]["reasons"]["schema validation failed"], 1, "{listed}");
+    assert_eq!(
+        listed[0]["reasons"]["handler failed 3 times"], 1,
+        "{listed}"
+    );
+    assert_eq!(
+        listed[0]["reasons"]["schema validation failed"], 1,
+        "{listed}"
+    );
 
     let shown = instadash(&["dlq", "show", QUEUE, "--json"], url).await;
-    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     let rejected = shown
         .as_array()
@@ -82,18 +102,39 @@ async fn dead_letters_are_listed_shown_and_replayed_through_the_command() {
         .expect("the rejected job is shown");
     assert_eq!(rejected["check"], "maximum");
     assert_eq!(rejected["pointer"], "/window_after_s");
-    assert_eq!(rejected["schema"], "urn:instadash:schema:instadash.dashcam.fetch-clip:v1");
-    assert!(rejected["rejected_by"].as_str().unwrap().starts_with("dashcam/"));
+    assert_eq!(
+        rejected["schema"],
+        "urn:instadash:schema:instadash.dashcam.fetch-clip:v1"
+    );
+    assert!(
+        rejected["rejected_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("dashcam/")
+    );
 
     // The store is back: the failed job goes through, the invalid one is refused again.
     store_up.store(true, Ordering::SeqCst);
     let replayed = instadash(&["dlq", "replay", QUEUE], url).await;
     let out = String::from_utf8_lossy(&replayed.stdout);
-    assert!(replayed.status.success(), "{}", String::from_utf8_lossy(&replayed.stderr));
-    assert!(out.contains("1 replayed, 1 failed their check again"), "{out}");
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    assert!(
+        out.contains("1 replayed, 1 failed their check again"),
+        "{out}"
+    );
     assert_eq!(stored.next(WAIT).await.unwrap(), good.clip_id);
-    vhost.wait_for_depth(&format!("{QUEUE}.dead-letter"), 1, WAIT).await.unwrap();
+    vhost
+        .wait_for_depth(&format!("{QUEUE}.dead-letter"), 1, WAIT)
+        .await
+        .unwrap();
     let left = producer.dead_letters(QUEUE, 10).await.unwrap();
     assert_eq!(left.len(), 1, "nothing lost");
-    assert_eq!((left[0].reason.as_str(), left[0].pointer.as_str()), ("schema validation failed", "/window_after_s"));
+    assert_eq!(
+        (left[0].reason.as_str(), left[0].pointer.as_str()),
+        ("schema validation failed", "/window_after_s")
+    );
 }

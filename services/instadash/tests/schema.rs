@@ -28,7 +28,11 @@ fn copy_of(dir: &Path) -> tempfile::TempDir {
 fn the_shipped_schemas_pass() {
     let out = check(&shipped());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains(": ok ("), "{stdout}");
 }
 
@@ -37,7 +41,8 @@ fn an_incompatible_change_fails_naming_the_type_and_the_change() {
     let dir = copy_of(&shipped());
     // A v2 position whose `speed_kmh` becomes an integer: v1 data (decimals) would no longer read.
     let file = dir.path().join("vehicle/position.v2.avsc");
-    let mut avsc: serde_json::Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    let mut avsc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
     let speed = avsc["fields"]
         .as_array_mut()
         .unwrap()
@@ -49,7 +54,10 @@ fn an_incompatible_change_fails_naming_the_type_and_the_change() {
 
     let out = check(dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "an incompatible change must fail the check");
+    assert!(
+        !out.status.success(),
+        "an incompatible change must fail the check"
+    );
     assert!(stderr.contains("instadash.vehicle.position v2"), "{stderr}");
     assert!(stderr.contains("speed_kmh"), "{stderr}");
     assert!(stderr.contains("incompatible with v1"), "{stderr}");

@@ -31,8 +31,12 @@ async fn listed(url: &str) -> Vec<Value> {
     let output = instadash(&["services", "--json"], url).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    let listed: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("stdout is one JSON array ({e}): {}", String::from_utf8_lossy(&output.stdout)));
+    let listed: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is one JSON array ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    });
     listed.as_array().expect("an array").clone()
 }
 
@@ -55,9 +59,18 @@ async fn instances_are_listed_with_versions_and_offers_and_leave_the_listing() {
     let url = vhost.amqp_url();
 
     let all = listed(url).await;
-    assert_eq!(all.len(), 3, "the three instances, not the command itself: {all:#?}");
-    for (bridge, service, version) in [(&old, "tracker", "1.4.0"), (&new, "tracker", "2.0.0"), (&alerts, "alerts", "1.0.0")] {
-        let listed = find(&all, bridge).unwrap_or_else(|| panic!("{service} {version} listed: {all:#?}"));
+    assert_eq!(
+        all.len(),
+        3,
+        "the three instances, not the command itself: {all:#?}"
+    );
+    for (bridge, service, version) in [
+        (&old, "tracker", "1.4.0"),
+        (&new, "tracker", "2.0.0"),
+        (&alerts, "alerts", "1.0.0"),
+    ] {
+        let listed =
+            find(&all, bridge).unwrap_or_else(|| panic!("{service} {version} listed: {all:#?}"));
         assert_eq!(listed["service"], service);
         assert_eq!(listed["version"], version);
         assert_eq!(listed["status"], "live");
@@ -67,12 +80,27 @@ async fn instances_are_listed_with_versions_and_offers_and_leave_the_listing() {
     }
     let consumes = &find(&all, &old).unwrap()["offers"]["consumes"];
     assert_eq!(consumes[0]["type"], Tick::TYPE, "{consumes}");
-    assert_eq!(consumes[0]["versions"], serde_json::json!([1]), "{consumes}");
+    assert_eq!(
+        consumes[0]["versions"],
+        serde_json::json!([1]),
+        "{consumes}"
+    );
 
     let human = instadash(&["services"], url).await;
     let text = String::from_utf8_lossy(&human.stdout);
-    assert!(human.status.success(), "{}", String::from_utf8_lossy(&human.stderr));
-    for expected in ["tracker (2 instances)", "alerts (1 instance)", "1.4.0", "2.0.0", "consumes", "instadash.test.tick v1"] {
+    assert!(
+        human.status.success(),
+        "{}",
+        String::from_utf8_lossy(&human.stderr)
+    );
+    for expected in [
+        "tracker (2 instances)",
+        "alerts (1 instance)",
+        "1.4.0",
+        "2.0.0",
+        "consumes",
+        "instadash.test.tick v1",
+    ] {
         assert!(text.contains(expected), "`{expected}` in:\n{text}");
     }
     let short = |bridge: &Bridge| {
@@ -80,13 +108,22 @@ async fn instances_are_listed_with_versions_and_offers_and_leave_the_listing() {
         id[id.len() - 12..].to_owned()
     };
     assert!(text.contains(&short(&new)), "{text}");
-    assert!(!text.contains("instadash-cli"), "the command lists itself:\n{text}");
+    assert!(
+        !text.contains("instadash-cli"),
+        "the command lists itself:\n{text}"
+    );
 
     old.shutdown().await.unwrap();
     let after = listed(url).await;
     assert_eq!(after.len(), 2, "{after:#?}");
-    assert!(find(&after, &old).is_none(), "the shut-down tracker is still listed: {after:#?}");
-    assert!(find(&after, &new).is_some() && find(&after, &alerts).is_some(), "{after:#?}");
+    assert!(
+        find(&after, &old).is_none(),
+        "the shut-down tracker is still listed: {after:#?}"
+    );
+    assert!(
+        find(&after, &new).is_some() && find(&after, &alerts).is_some(),
+        "{after:#?}"
+    );
 
     new.shutdown().await.unwrap();
     alerts.shutdown().await.unwrap();

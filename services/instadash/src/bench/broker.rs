@@ -1,4 +1,4 @@
-//! `instadash bench …`: measurements of the platform on the machine at hand.
+//! `instadash bench broker`: the cost of broker-bridge against raw lapin.
 //!
 //! `bench broker` runs the same workload through raw lapin and through broker-bridge in one run
 //! (see `broker_bridge::bench`) and compares them: throughput ratio and p99 latency ratio. Raw
@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::bail;
 use broker_bridge::QueueKind;
 use broker_bridge::bench::{self, BenchOptions, BenchResult, RawWire};
-use clap::{Args, Subcommand};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -21,19 +21,7 @@ const MIN_THROUGHPUT_RATIO: f64 = 0.9;
 const MAX_P99_RATIO: f64 = 2.0;
 
 #[derive(Debug, Args)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    target: BenchTarget,
-}
-
-#[derive(Debug, Subcommand)]
-enum BenchTarget {
-    /// Raw lapin against broker-bridge: same queue, messages, confirms and prefetch, in one run.
-    Broker(BrokerArgs),
-}
-
-#[derive(Debug, Args)]
-struct BrokerArgs {
+pub struct BrokerArgs {
     /// Broker URL.
     #[arg(
         long,
@@ -78,12 +66,6 @@ fn queue_type_name(kind: QueueKind) -> &'static str {
     }
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    match args.target {
-        BenchTarget::Broker(args) => broker(args).await,
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Path {
     Raw,
@@ -103,7 +85,7 @@ impl Path {
     }
 }
 
-async fn broker(args: BrokerArgs) -> anyhow::Result<()> {
+pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     if args.rounds == 0 {
         bail!("--rounds must be at least 1");
     }
