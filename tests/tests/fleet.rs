@@ -13,7 +13,8 @@ use instadash_schemas::vehicle::list_vehicles::v1::ListVehicles;
 use instadash_schemas::vehicle::status_changed::v1::StatusChanged;
 use instadash_schemas::vehicle::{VehicleState, VehicleStatus};
 use instadash_simulator::service::{RunOptions, Simulator};
-use instadash_simulator::{FleetModel, ModelOptions, NoiseConfig};
+use instadash_simulator::{Emission, FleetModel, ModelOptions, NoiseConfig, Scenario};
+use instadash_tracker::Config;
 use instadash_tracker::service::{Tracker, TrackerOptions};
 
 fn now_ms() -> i64 {
@@ -49,13 +50,12 @@ async fn start_tracker(
     name: &str,
     snapshot: Option<&Path>,
 ) -> anyhow::Result<Tracker> {
-    let bridge = vhost.connect(name).await?;
     let options = TrackerOptions {
         group: name.to_owned(),
         snapshot: snapshot.map(Path::to_path_buf),
         ..TrackerOptions::default()
     };
-    Tracker::start(bridge, options).await
+    Tracker::start(vhost.connect(name).await?, options).await
 }
 
 /// Status changes seen on the bus, by the tracker that published them.
@@ -194,4 +194,186 @@ async fn a_restarted_tracker_ends_exactly_like_one_that_never_stopped() -> anyho
     restarted.stop().await?;
     observer.shutdown().await?;
     Ok(())
+}
+
+/// The scripted three-car scenario (services/simulator/scenarios/three-cars.toml) run on the bus
+/// at `speedup`: the tracker ends with exactly the newest fix each car sent, the right status,
+/// ignition and last-seen time, an odometer close to the distance really driven, and it announced
+/// exactly the expected status transitions, in order.
+async fn scripted_scenario_yields_the_expected_tracker(
+    noise: NoiseConfig,
+    odometer_tolerance: f64,
+) -> anyhow::Result<()> {
+    const SPEEDUP: f64 = 8.0;
+    let scenario = Scenario::load(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../services/simulator/scenarios/three-cars.toml"),
+    )?;
+    let vhost = TestVhost::create().await?;
+    let (observer, changes) = observe_status_changes(&vhost).await?;
+    // car-b is silent for 40 simulated seconds: 5 s here, well over the tracker's limit, while
+    // the others report every 1/8 s.
+    let options = TrackerOptions {
+        config: Config {
+            unknown_after_ms: 2_500,
+            ..Config::default()
+        },
+        silence_check_every: Duration::from_millis(200),
+        ..TrackerOptions::default()
+    };
+    let tracker = Tracker::start(vhost.connect("tracker").await?, options).await?;
+
+    let network = RoadNetwork::city();
+    let start_ms = now_ms();
+    let model = FleetModel::scripted(network.clone(), &scenario, start_ms)?;
+    let mut twin = FleetModel::scripted(network, &scenario, start_ms)?;
+    let options = RunOptions {
+        speedup: SPEEDUP,
+        noise: noise.clone(),
+        noise_seed: 7,
+        record: true,
+    };
+    let report = Simulator::start(vhost.connect("simulator").await?, model, options)
+        .finished()
+        .await?;
+    assert_eq!(report.progress.failed, 0, "{:?}", report.progress);
+    // The model is deterministic: its twin, stepped without a clock, knows what really happened.
+    let mut scratch = Vec::new();
+    while !twin.finished() {
+        twin.step(&mut scratch);
+    }
+
+    // The tracker has applied everything once its queue is empty and the last message counts.
+    let last_time = |id: &str| {
+        report
+            .sent
+            .iter()
+            .filter(|e| e.vehicle_id() == id)
+            .map(Emission::time_ms)
+            .max()
+            .unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::time::Instant::now() < deadline {
+        let drained = observer
+            .queue_depth(&topology::group_queue("tracker"))
+            .await?
+            .ready
+            == 0;
+        let applied = twin.truth().iter().all(|t| {
+            tracker
+                .fleet()
+                .state(&t.vehicle_id)
+                .and_then(|s| s.last_seen_ms)
+                == Some(last_time(&t.vehicle_id))
+        });
+        if drained && applied {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    for truth in twin.truth() {
+        let id = truth.vehicle_id.as_str();
+        let state = tracker
+            .fleet()
+            .state(id)
+            .unwrap_or_else(|| panic!("{id} is tracked"));
+        let newest_fix = report
+            .sent
+            .iter()
+            .filter_map(|e| match e {
+                Emission::Position(p) if p.vehicle_id == id => Some(p),
+                _ => None,
+            })
+            .max_by_key(|p| p.time_ms)
+            .unwrap();
+        let position = state.position.as_ref().unwrap();
+        assert_eq!(
+            (position.time_ms, position.lat, position.lon),
+            (newest_fix.time_ms, newest_fix.lat, newest_fix.lon),
+            "{id}: the newest fix it sent"
+        );
+        assert_eq!(
+            (position.speed_kmh, position.heading_deg),
+            (newest_fix.speed_kmh, newest_fix.heading_deg),
+            "{id}"
+        );
+        assert_eq!(
+            state.status,
+            VehicleStatus::Offline,
+            "{id} parked at the end"
+        );
+        assert_eq!(state.ignition_on, Some(false), "{id}");
+        assert_eq!(state.last_seen_ms, Some(last_time(id)), "{id}");
+        let odometer = state.odometer_m.unwrap();
+        assert!(truth.driven_m > 1_000.0, "{id} drove {} m", truth.driven_m);
+        let error = (odometer - truth.driven_m).abs() / truth.driven_m;
+        eprintln!(
+            "{id}: odometer {odometer:.0} m, driven {:.0} m",
+            truth.driven_m
+        );
+        assert!(
+            error < odometer_tolerance,
+            "{id}: odometer {odometer:.0} m, really driven {:.0} m",
+            truth.driven_m
+        );
+    }
+
+    // Every transition, in order per car, with its reason.
+    let mut seen: BTreeMap<String, Vec<(Option<VehicleStatus>, VehicleStatus)>> = BTreeMap::new();
+    while let Ok((_, vehicle, status, previous)) = changes.next(Duration::from_millis(500)).await {
+        seen.entry(vehicle).or_default().push((previous, status));
+    }
+    use VehicleStatus::{Offline, Online, Unknown};
+    let expected = BTreeMap::from([
+        // Parked at the start, drives, parks.
+        (
+            "car-a".to_owned(),
+            vec![
+                (None, Offline),
+                (Some(Offline), Online),
+                (Some(Online), Offline),
+            ],
+        ),
+        // Silent for a while in the middle of its drive.
+        (
+            "car-b".to_owned(),
+            vec![
+                (None, Online),
+                (Some(Online), Unknown),
+                (Some(Unknown), Online),
+                (Some(Online), Offline),
+            ],
+        ),
+        // Idles, drives (a harsh brake, the panic button), parks.
+        (
+            "car-c".to_owned(),
+            vec![(None, Online), (Some(Online), Offline)],
+        ),
+    ]);
+    assert_eq!(seen, expected);
+
+    tracker.stop().await?;
+    observer.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_scripted_scenario_yields_exactly_the_expected_tracker_state() -> anyhow::Result<()> {
+    scripted_scenario_yields_the_expected_tracker(NoiseConfig::default(), 0.005).await
+}
+
+/// The same with GPS jitter, dropped, duplicated and late fixes: the tracker still ends exactly
+/// right, because it keeps the newest fix and never applies a stale one.
+#[tokio::test]
+async fn a_scripted_scenario_with_noise_yields_exactly_the_expected_tracker_state()
+-> anyhow::Result<()> {
+    let noise = NoiseConfig {
+        jitter_m: 5.0,
+        drop_pct: 5.0,
+        duplicate_pct: 5.0,
+        reorder_pct: 5.0,
+    };
+    scripted_scenario_yields_the_expected_tracker(noise, 0.02).await
 }

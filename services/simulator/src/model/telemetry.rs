@@ -67,16 +67,22 @@ pub(crate) fn report(
         car.switches.clear();
         return;
     }
-    // A unit reports in when it first connects: a parked car says where it stands and that its
-    // engine is off, so the fleet is complete on the map before every car has driven.
+    let (lat, lon) = car.motion.position(network);
+    let mut fix = None;
+    // A unit reports in when it first connects: a parked car says that its engine is off and
+    // where it stands, so the fleet is complete on the map before every car has driven. The
+    // ignition goes first so the car is never taken for running, not even for a moment.
     if !car.reported_in {
         car.reported_in = true;
         if !car.ignition_on && car.switches.is_empty() {
-            car.switches.push(false);
+            out.push(Emission::Ignition(Ignition {
+                vehicle_id: car.id.clone(),
+                time_ms: now_ms,
+                on: false,
+            }));
+            out.push(Emission::Position(position(car, network, now_ms, lat, lon)));
         }
     }
-    let (lat, lon) = car.motion.position(network);
-    let mut fix = None;
     for i in 0..car.switches.len() {
         let on = car.switches[i];
         if !on {

@@ -83,6 +83,7 @@ fn a_random_fleet_drives_plausibly() {
         .map(|t| (t.vehicle_id, t.ignition_on))
         .collect();
     let mut not_heard_yet: HashSet<String> = ignition.keys().cloned().collect();
+    let mut reporting_in = HashSet::new();
     let mut reported_in_parked = 0;
     let mut last_speed: HashMap<String, (i64, f64)> = HashMap::new();
     let mut slow_readings: HashMap<String, Vec<i64>> = HashMap::new();
@@ -100,14 +101,12 @@ fn a_random_fleet_drives_plausibly() {
             .collect();
         for emission in &out {
             let id = emission.vehicle_id().to_owned();
-            // A parked car's unit reports in with its last fix and an ignition off, as if it had
-            // just switched off.
-            if not_heard_yet.remove(&id)
-                && !ignition[&id]
-                && matches!(emission, Emission::Position(_))
-            {
+            // A parked car's unit reports in: its ignition off, then where it stands.
+            let first = not_heard_yet.remove(&id);
+            if first && !ignition[&id] && matches!(emission, Emission::Ignition(i) if !i.on) {
                 reported_in_parked += 1;
-                ignition.insert(id.clone(), true);
+                reporting_in.insert(id);
+                continue;
             }
             match emission {
                 Emission::Ignition(i) => {
@@ -116,7 +115,10 @@ fn a_random_fleet_drives_plausibly() {
                 }
                 Emission::Position(p) => {
                     positions += 1;
-                    assert!(ignition[&id], "{id}: a fix with the ignition off");
+                    assert!(
+                        ignition[&id] || reporting_in.remove(&id),
+                        "{id}: a fix with the ignition off"
+                    );
                     let (_, off_road) = network.nearest_edge(p.lat, p.lon).unwrap();
                     assert!(off_road < 1.0, "{id}: {off_road} m off the road");
                     let t = &truth[&id];
@@ -348,12 +350,24 @@ fn the_three_cars_scenario_plays_out() {
         assert_eq!(t.speed_kmh, 0.0);
     }
 
-    // car-a: drives a few km, then parks with the ignition off, the last fix just before.
+    // car-a: parked, drives a few km, then parks with the ignition off, the last fix just before.
     let a = &truth["car-a"];
     assert!(!a.ignition_on && a.activity == CarActivity::Parked);
     assert!((2_500.0..4_500.0).contains(&a.driven_m), "{}", a.driven_m);
     let a_msgs: Vec<&Emission> = of(&all, "car-a").collect();
-    assert!(matches!(a_msgs.first(), Some(Emission::Ignition(i)) if i.on));
+    assert!(
+        matches!(a_msgs[..2], [Emission::Ignition(i), Emission::Position(p)] if !i.on && p.speed_kmh == 0.0),
+        "car-a reports in parked"
+    );
+    let started = a_msgs.iter().find_map(|e| match e {
+        Emission::Ignition(i) if i.on => Some(i.time_ms),
+        _ => None,
+    });
+    let started = started.expect("car-a starts") - START_MS;
+    assert!(
+        (15_000..=16_000).contains(&started),
+        "car-a starts after 15 s: {started}"
+    );
     assert!(matches!(a_msgs.last(), Some(Emission::Ignition(i)) if !i.on));
     assert!(matches!(a_msgs[a_msgs.len() - 2], Emission::Position(p) if p.speed_kmh == 0.0));
     let top = of(&all, "car-a")

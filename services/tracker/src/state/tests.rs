@@ -120,9 +120,9 @@ fn duplicates_and_out_of_order_fixes_do_not_move_the_car_or_add_distance() {
     stale(fleet.on_position(&fix("car-1", T0 + 500, 47.0, 10.0, 50.0), T0 + 2_000));
     assert_eq!(fleet.state("car-1").unwrap(), before);
 
-    // The next fix counts only the hop from the newest accepted one.
+    // The next fix counts only the hop from the newest accepted one: a second at 50 km/h.
     fleet.on_position(&fix("car-1", T0 + 2_000, 48.0, 11.002, 50.0), T0 + 3_000);
-    let hop = geo::distance_m(48.0, 11.0, 48.0, 11.001);
+    let hop = 50.0 / 3.6;
     assert!((odometer(&fleet, "car-1") - 2.0 * hop).abs() < 1e-6);
     let position = fleet.state("car-1").unwrap().position.unwrap();
     assert_eq!((position.time_ms, position.lon), (T0 + 2_000, 11.002));
@@ -230,6 +230,7 @@ fn jitter_while_parked_adds_nothing() {
     assert_eq!(odometer(&fleet, "car-1"), 0.0);
 
     // Driving off: the hop out of the parking spot counts (one end is moving), later jitter not.
+    // The first hop is further than its speeds explain (a straight line), the second is not.
     let start = T0 + 200_000;
     fleet.on_position(&fix("car-1", start, 48.0, 11.001, 20.0), start);
     fleet.on_position(
@@ -240,9 +241,48 @@ fn jitter_while_parked_adds_nothing() {
         &fix("car-1", start + 2_000, 48.0, 11.00103, 0.5),
         start + 2_000,
     );
-    let expected = geo::distance_m(48.0 + jitter[4].0, 11.0 + jitter[4].1, 48.0, 11.001)
-        + geo::distance_m(48.0, 11.001, 48.0, 11.00101);
+    let expected =
+        geo::distance_m(48.0 + jitter[4].0, 11.0 + jitter[4].1, 48.0, 11.001) + 10.0 / 3.6;
     assert!((odometer(&fleet, "car-1") - expected).abs() < 1e-6);
+}
+
+/// A car driving 1 km east at a steady 36 km/h, its fixes scattered by 5 m of jitter: the
+/// odometer follows the speeds, not the zigzag of the positions.
+#[test]
+fn jitter_while_driving_does_not_lengthen_the_trip() {
+    let mut fleet = fleet();
+    let metre_lon = 1.0 / (DEGREE_M * 48f64.to_radians().cos());
+    let metre_lat = 1.0 / DEGREE_M;
+    let scatter = [
+        (4.0, -3.0),
+        (-5.0, 2.0),
+        (1.0, 5.0),
+        (-3.0, -4.0),
+        (5.0, 1.0),
+    ];
+    for i in 0..=100 {
+        let (north, east) = scatter[i % scatter.len()];
+        let time = T0 + i as i64 * 1_000;
+        let lat = 48.0 + north * metre_lat;
+        let lon = 11.0 + (i as f64 * 10.0 + east) * metre_lon;
+        fleet.on_position(&fix("car-1", time, lat, lon, 36.0), time);
+    }
+    assert!(
+        (odometer(&fleet, "car-1") - 1_000.0).abs() < 1e-6,
+        "{}",
+        odometer(&fleet, "car-1")
+    );
+}
+
+/// Across a long gap (a tunnel, a dead spot) the speeds at both ends say nothing about the way
+/// between: the straight line counts.
+#[test]
+fn a_long_gap_counts_as_a_straight_line() {
+    let mut fleet = fleet();
+    fleet.on_position(&fix("car-1", T0, 48.0, 11.0, 50.0), T0);
+    fleet.on_position(&fix("car-1", T0 + 60_000, 48.01, 11.0, 50.0), T0 + 60_000);
+    let straight = geo::distance_m(48.0, 11.0, 48.01, 11.0);
+    assert!((odometer(&fleet, "car-1") - straight).abs() < 1e-6);
 }
 
 // --- status ----------------------------------------------------------------------------------
