@@ -122,7 +122,7 @@ impl ProgressLine {
 }
 
 fn describe(p: &Progress, rate: f64, extra: &str) -> String {
-    let schedule = if p.behind_ms > 0 {
+    let schedule = if p.is_behind() {
         format!("BEHIND by {} ms", p.behind_ms)
     } else {
         "on schedule".to_owned()

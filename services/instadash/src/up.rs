@@ -99,7 +99,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     line.finish(&report.progress);
     let summary = fleet_summary(&tracker);
     tracker.stop().await?;
-    println!("instadash up: stopped; tracker at the end: {summary}");
+    println!("instadash up: stopped; at the end {summary}");
     Ok(())
 }
 

@@ -67,7 +67,7 @@ async fn up_runs_the_fleet_and_the_tracker_follows_it() {
     assert!(stdout.contains("30 cars (seed 5)"), "{stdout}");
     let end = stdout
         .lines()
-        .find_map(|line| line.split_once("tracker at the end: tracker: "))
+        .find_map(|line| line.split_once("stopped; at the end tracker: "))
         .map(|(_, summary)| summary.to_owned())
         .unwrap_or_else(|| panic!("a final summary in:\n{stdout}"));
     let counted: u32 = end

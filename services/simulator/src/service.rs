@@ -60,10 +60,17 @@ pub struct Progress {
     pub behind_ms: i64,
     /// The worst `behind_ms` so far.
     pub max_behind_ms: i64,
-    /// Intervals that ended later than the start of the next one.
+    /// Intervals that ended more than 100 ms behind their schedule.
     pub late_steps: u64,
     /// Simulated time of the latest step, ms since the Unix epoch.
     pub sim_time_ms: i64,
+}
+
+impl Progress {
+    /// Whether the latest interval ended late (more than 100 ms behind its schedule).
+    pub fn is_behind(&self) -> bool {
+        self.behind_ms > LATE.as_millis() as i64
+    }
 }
 
 /// What a finished run did.
@@ -155,6 +162,9 @@ fn progress_of(cars: usize, c: &Counters) -> Progress {
 /// Messages due within this much of each other are published together, so a large fleet costs a
 /// few timer wake-ups per interval rather than one per message.
 const SLICE: Duration = Duration::from_millis(10);
+/// An interval that ends later than this behind its schedule counts as late and is reported:
+/// less is timer and scheduling jitter, which real units have too.
+const LATE: Duration = Duration::from_millis(100);
 
 async fn drive(
     bridge: Bridge,
@@ -179,7 +189,9 @@ async fn drive(
         if stop.is_cancelled() || model.finished() {
             break;
         }
-        let due = started + wall_interval.mul_f64(n as f64);
+        // A step stamps its messages one interval on from the last: they are due then, never
+        // before the time they carry.
+        let due = started + wall_interval.mul_f64((n + 1) as f64);
         step.clear();
         model.step(&mut step);
         noise.apply(&mut step);
@@ -223,7 +235,7 @@ async fn drive(
         counters
             .max_behind_ms
             .fetch_max(behind_ms, Ordering::Relaxed);
-        if behind_ms > 0 {
+        if behind > LATE {
             counters.late_steps.fetch_add(1, Ordering::Relaxed);
             if last_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
                 last_warned = Some(Instant::now());

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use broker_bridge::{Bridge, Incoming};
+use broker_bridge::{Bridge, Incoming, PublishError};
 use hdrhistogram::Histogram;
 use instadash_schemas::vehicle::find_nearest::v1::FindNearest;
 use instadash_schemas::vehicle::find_nearest_reply::v1::FindNearestReply;
@@ -123,7 +123,11 @@ impl Tracker {
                 let received = now_ms();
                 let applied = s.fleet().on_position(&fix.data, received);
                 if !applied.stale {
-                    let age_us = (received - fix.data.time_ms).max(0) as u64 * 1000;
+                    // From the moment the unit published it (the CloudEvents time), so the figure
+                    // holds for any clock the fix itself is stamped with (a sped-up simulation).
+                    let published = std::time::SystemTime::from(fix.envelope.time);
+                    let age = published.elapsed().unwrap_or_default();
+                    let age_us = u64::try_from(age.as_micros()).unwrap_or(u64::MAX);
                     let _ = s.fix_age.lock().expect("not poisoned").record(age_us);
                 }
                 s.publish(applied).await
@@ -259,15 +263,20 @@ impl Shared {
 }
 
 /// Status changes are events: handed to the broker and confirmed in the background (the bridge
-/// republishes them after a reconnect).
+/// republishes them after a reconnect). A change nobody subscribes to is no failure: the
+/// tracker's own state is what matters, and whoever subscribes later asks it for that.
 async fn publish_changes(bridge: &Bridge, changes: Vec<StatusChanged>) -> anyhow::Result<()> {
     for change in changes {
-        match bridge.publish(&change).await {
-            Ok(_receipt) => {}
-            // Nobody subscribes to status changes (yet): the tracker's own state is what matters.
-            Err(broker_bridge::PublishError::Unroutable { .. }) => {}
-            Err(error) => return Err(error).context("publishing a status change"),
-        }
+        let receipt = bridge
+            .publish(&change)
+            .await
+            .context("publishing a status change")?;
+        tokio::spawn(async move {
+            match receipt.confirmed().await {
+                Ok(()) | Err(PublishError::Unroutable { .. } | PublishError::ShutDown) => {}
+                Err(error) => warn!(%error, "a status change was not delivered"),
+            }
+        });
     }
     Ok(())
 }
