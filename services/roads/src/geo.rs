@@ -7,13 +7,25 @@
 /// Mean Earth radius (IUGG), metres. The generator of the embedded city uses the same value.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
-/// Great-circle distance between two points, metres.
+/// Whether `lat`/`lon` (WGS 84 degrees) name a place on Earth: finite, latitude within ±90 and
+/// longitude within ±180. Anything else would poison a distance with NaN.
+pub fn is_valid_point(lat: f64, lon: f64) -> bool {
+    lat.is_finite()
+        && lon.is_finite()
+        && (-90.0..=90.0).contains(&lat)
+        && (-180.0..=180.0).contains(&lon)
+}
+
+/// Great-circle distance between two points, metres (haversine on a sphere: its error, under
+/// 0.5 %, is far below GPS noise). Haversine rather than the spherical law of cosines because it
+/// stays accurate for the short hops between 1 Hz fixes; the intermediate is clamped so rounding
+/// never gives NaN, even for antipodal points.
 pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     let (phi1, phi2) = (lat1.to_radians(), lat2.to_radians());
     let dphi = phi2 - phi1;
     let dlambda = (lon2 - lon1).to_radians();
     let h = (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+    2.0 * EARTH_RADIUS_M * h.clamp(0.0, 1.0).sqrt().asin()
 }
 
 /// Initial bearing from the first point towards the second, degrees clockwise from true north,
@@ -97,6 +109,36 @@ pub(crate) fn plane_distance(a: [f64; 2], b: [f64; 2]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One degree of arc on the sphere.
+    const DEGREE_M: f64 = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
+
+    #[test]
+    fn haversine_is_symmetric_and_finite_for_antipodes() {
+        let a = haversine_m(40.0, -3.7, -40.0, 176.3);
+        assert_eq!(a, haversine_m(-40.0, 176.3, 40.0, -3.7));
+        assert!((a - 180.0 * DEGREE_M).abs() < 1.0, "{a}");
+        assert!(haversine_m(90.0, 0.0, -90.0, 0.0).is_finite());
+        // Across the antimeridian the short way round.
+        assert!((haversine_m(0.0, 179.5, 0.0, -179.5) - DEGREE_M).abs() < 1e-6);
+    }
+
+    #[test]
+    fn short_hops_keep_their_precision() {
+        // 1 m north: the cosine formula would be off by decimetres here.
+        let d = haversine_m(48.0, 11.0, 48.0 + 1.0 / DEGREE_M, 11.0);
+        assert!((d - 1.0).abs() < 1e-6, "{d}");
+    }
+
+    #[test]
+    fn valid_points() {
+        assert!(is_valid_point(0.0, 0.0));
+        assert!(is_valid_point(-90.0, 180.0));
+        assert!(!is_valid_point(90.1, 0.0));
+        assert!(!is_valid_point(0.0, -180.5));
+        assert!(!is_valid_point(f64::NAN, 0.0));
+        assert!(!is_valid_point(0.0, f64::INFINITY));
+    }
 
     #[test]
     fn haversine_matches_a_known_distance() {

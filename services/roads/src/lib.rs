@@ -12,7 +12,7 @@ mod graph;
 mod path;
 mod spatial;
 
-pub use geo::{EARTH_RADIUS_M, bearing_deg, haversine_m, normalize_deg, offset};
+pub use geo::{EARTH_RADIUS_M, bearing_deg, haversine_m, is_valid_point, normalize_deg, offset};
 pub use graph::{Bounds, Edge, EdgeId, Node, NodeId, RoadClass, RoadError, RoadNetwork};
 
 /// The embedded city, as shipped.

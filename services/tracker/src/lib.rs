@@ -4,10 +4,8 @@
 //!
 //! - [`state`]: the [`Fleet`] and the rules it keeps: the tracker's contract. Pure, no broker.
 //! - [`snapshot`]: saving and loading the state so a restart continues where it stopped.
-//! - [`geo`]: great-circle distances.
 
 pub mod cli;
-pub mod geo;
 mod query;
 pub mod service;
 pub mod snapshot;

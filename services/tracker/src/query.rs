@@ -11,7 +11,6 @@ use instadash_schemas::vehicle::find_nearest_reply::v1::{FindNearestReply, NearV
 use instadash_schemas::vehicle::list_vehicles::v1::ListVehicles;
 use instadash_schemas::vehicle::list_vehicles_reply::v1::ListVehiclesReply;
 
-use crate::geo;
 use crate::state::Fleet;
 
 /// A page of [`Fleet::list`] when the request does not say.
@@ -69,7 +68,7 @@ impl Fleet {
     /// Scans every vehicle (10,000 take well under a millisecond) but keeps only the best `limit`
     /// in a bounded heap instead of sorting them all.
     pub fn nearest(&self, request: &FindNearest) -> FindNearestReply {
-        if !geo::is_valid_point(request.lat, request.lon) {
+        if !instadash_roads::is_valid_point(request.lat, request.lon) {
             return FindNearestReply {
                 vehicles: Vec::new(),
             };
@@ -87,7 +86,8 @@ impl Fleet {
             if !filter.admits(record.status) {
                 continue;
             }
-            let distance_m = geo::distance_m(request.lat, request.lon, fix.lat, fix.lon);
+            let distance_m =
+                instadash_roads::haversine_m(request.lat, request.lon, fix.lat, fix.lon);
             if !within(distance_m) {
                 continue;
             }

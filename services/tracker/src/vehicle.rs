@@ -11,7 +11,6 @@ use instadash_schemas::vehicle::trouble_codes::v1::TroubleCodes;
 use instadash_schemas::vehicle::{LastFix, LastObd, VehicleState, VehicleStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::geo;
 use crate::state::Config;
 
 /// Fixes further apart than this are joined by a straight line, not by their speeds.
@@ -35,7 +34,7 @@ impl Fix {
     /// number that is not finite would poison the odometer, distances and the snapshot (JSON has
     /// no NaN).
     pub fn from_message(message: &Position) -> Option<Fix> {
-        let usable = geo::is_valid_point(message.lat, message.lon)
+        let usable = instadash_roads::is_valid_point(message.lat, message.lon)
             && message.speed_kmh.is_finite()
             && message.heading_deg.is_finite();
         usable.then_some(Fix {
@@ -53,7 +52,7 @@ impl Fix {
     /// are integrated; the straight line is used across long gaps, and when the speeds cannot
     /// explain the distance (a unit that reports no speed, or a wrong one).
     fn hop_m(&self, next: &Fix) -> f64 {
-        let straight_m = geo::distance_m(self.lat, self.lon, next.lat, next.lon);
+        let straight_m = instadash_roads::haversine_m(self.lat, self.lon, next.lat, next.lon);
         let dt_s = (next.time_ms - self.time_ms) as f64 / 1_000.0;
         if dt_s > SPEED_INTEGRATION_MAX_GAP_S {
             return straight_m;
@@ -443,7 +442,7 @@ impl VehicleRecord {
     /// not a place on Earth or a non-finite odometer would poison distances.
     pub fn sanitized(mut self) -> VehicleRecord {
         let usable_fix = |fix: &Fix| {
-            geo::is_valid_point(fix.lat, fix.lon)
+            instadash_roads::is_valid_point(fix.lat, fix.lon)
                 && fix.speed_kmh.is_finite()
                 && fix.heading_deg.is_finite()
         };

@@ -5,11 +5,10 @@ use instadash_schemas::vehicle::find_nearest::v1::FindNearest;
 use instadash_schemas::vehicle::list_vehicles::v1::ListVehicles;
 
 use super::*;
-use crate::geo;
 
 const T0: i64 = 1_760_000_000_000;
 /// One degree of arc, metres.
-const DEGREE_M: f64 = geo::EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
+const DEGREE_M: f64 = instadash_roads::EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
 
 fn fix(id: &str, time_ms: i64, lat: f64, lon: f64, speed_kmh: f64) -> Position {
     Position {
@@ -242,7 +241,8 @@ fn jitter_while_parked_adds_nothing() {
         start + 2_000,
     );
     let expected =
-        geo::distance_m(48.0 + jitter[4].0, 11.0 + jitter[4].1, 48.0, 11.001) + 10.0 / 3.6;
+        instadash_roads::haversine_m(48.0 + jitter[4].0, 11.0 + jitter[4].1, 48.0, 11.001)
+            + 10.0 / 3.6;
     assert!((odometer(&fleet, "car-1") - expected).abs() < 1e-6);
 }
 
@@ -281,7 +281,7 @@ fn a_long_gap_counts_as_a_straight_line() {
     let mut fleet = fleet();
     fleet.on_position(&fix("car-1", T0, 48.0, 11.0, 50.0), T0);
     fleet.on_position(&fix("car-1", T0 + 60_000, 48.01, 11.0, 50.0), T0 + 60_000);
-    let straight = geo::distance_m(48.0, 11.0, 48.01, 11.0);
+    let straight = instadash_roads::haversine_m(48.0, 11.0, 48.01, 11.0);
     assert!((odometer(&fleet, "car-1") - straight).abs() < 1e-6);
 }
 
@@ -723,7 +723,7 @@ fn brute_force_nearest(fleet: &Fleet, request: &FindNearest) -> Vec<(String, f64
             let p = v.position?;
             Some((
                 v.vehicle_id,
-                geo::distance_m(request.lat, request.lon, p.lat, p.lon),
+                instadash_roads::haversine_m(request.lat, request.lon, p.lat, p.lon),
             ))
         })
         .filter(|(_, d)| request.max_distance_m.is_none_or(|max| *d <= max))
