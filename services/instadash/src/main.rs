@@ -2,6 +2,7 @@
 //! parses the command line, sets up logging and dispatches.
 
 mod bench;
+mod data_dir;
 mod demo;
 mod dlq;
 mod run;

@@ -8,6 +8,7 @@ use instadash_tracker::cli::TrackerArgs;
 use instadash_tracker::service::Tracker;
 use tracing::info;
 
+use crate::data_dir::DataDirArg;
 use crate::simulate::{self, SimulateArgs};
 
 #[derive(Debug, clap::Args)]
@@ -23,6 +24,8 @@ enum Service {
         #[command(flatten)]
         bridge: BridgeArgs,
         #[command(flatten)]
+        data: DataDirArg,
+        #[command(flatten)]
         tracker: TrackerArgs,
     },
     /// Virtual cars emitting telemetry (the same as `instadash simulate`).
@@ -31,8 +34,12 @@ enum Service {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     match args.service {
-        Service::Tracker { bridge, tracker } => {
-            let options = tracker.options()?;
+        Service::Tracker {
+            bridge,
+            data,
+            tracker,
+        } => {
+            let options = tracker.options(&data.data_dir)?;
             let config = BridgeConfig::resolve(&bridge, "tracker")?;
             let bridge = Bridge::connect(config)
                 .await

@@ -13,12 +13,15 @@ use instadash_simulator::service::Simulator;
 use instadash_tracker::cli::TrackerArgs;
 use instadash_tracker::service::{FixAge, Tracker};
 
+use crate::data_dir::DataDirArg;
 use crate::simulate::ProgressLine;
 
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
     #[command(flatten)]
     bridge: BridgeArgs,
+    #[command(flatten)]
+    data: DataDirArg,
     #[command(flatten)]
     tracker: TrackerArgs,
     #[command(flatten)]
@@ -33,7 +36,7 @@ const SETUP_SCRIPT: &str = "deploy/setup-broker.sh";
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let base = BridgeConfig::resolve(&args.bridge, "tracker")?;
-    let tracker_options = args.tracker.options()?;
+    let tracker_options = args.tracker.options(&args.data.data_dir)?;
     let prepared = args.simulator.prepare()?;
     let connect = |service: &str| {
         let mut config = base.clone();
@@ -60,7 +63,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("instadash up: broker {}", base.redacted_url());
     println!(
         "  services: tracker (state in {})",
-        args.tracker.data_dir.display()
+        args.data.data_dir.display()
     );
     println!(
         "  simulator: {cars} cars (seed {}); --seed {} repeats this run",

@@ -1,6 +1,6 @@
 //! The tracker's command-line settings, each with an environment fallback.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::service::TrackerOptions;
@@ -8,9 +8,6 @@ use crate::state::Config;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrackerArgs {
-    /// Where services keep their state; the tracker's snapshot is `<dir>/tracker/state.json`.
-    #[arg(long, env = "INSTADASH_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
     /// A vehicle silent for longer than this (seconds) becomes `unknown`.
     #[arg(
         long,
@@ -24,7 +21,8 @@ pub struct TrackerArgs {
 }
 
 impl TrackerArgs {
-    pub fn options(&self) -> anyhow::Result<TrackerOptions> {
+    /// The options for a tracker keeping its state under `data_dir` (`tracker/state.json`).
+    pub fn options(&self, data_dir: &Path) -> anyhow::Result<TrackerOptions> {
         let seconds = |name: &str, value: f64| {
             anyhow::ensure!(
                 value.is_finite() && value > 0.0,
@@ -38,7 +36,7 @@ impl TrackerArgs {
                 unknown_after_ms: unknown_after.as_millis() as i64,
                 ..Config::default()
             },
-            snapshot: Some(self.data_dir.join("tracker").join("state.json")),
+            snapshot: Some(data_dir.join("tracker").join("state.json")),
             snapshot_every: seconds("snapshot-s", self.snapshot_s)?,
             // Often enough that `unknown` comes within a few percent of the timeout.
             silence_check_every: (unknown_after / 20)
