@@ -124,15 +124,21 @@ pub(crate) async fn start(
     consumer: Arc<Consumer>,
     tasks: &tokio_util::task::TaskTracker,
 ) -> Result<(), BridgeError> {
-    let mut ready = Vec::new();
-    for worker in 0..consumer.spec.workers.max(1) {
+    let spawn = |worker: usize| {
         let (tx, rx) = oneshot::channel();
         tasks.spawn(run_worker(consumer.clone(), worker, tx));
-        ready.push(rx);
-    }
-    for rx in ready {
-        rx.await
-            .map_err(|_| BridgeError::Setup("consumer task ended before subscribing".into()))??;
+        async move {
+            rx.await
+                .map_err(|_| BridgeError::Setup("consumer task ended before subscribing".into()))?
+        }
+    };
+    // The first worker declares a new queue alone: on RabbitMQ 3.10, a consume on a quorum queue
+    // that another channel is declaring at that moment can fail inside the broker (`noproc`),
+    // which closes the whole connection.
+    spawn(0).await?;
+    let rest: Vec<_> = (1..consumer.spec.workers.max(1)).map(spawn).collect();
+    for ready in rest {
+        ready.await?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //!   duplicated and late fixes.
 //! - `service` (on the bus) steps the model on a real-time schedule and publishes it.
 
+pub mod clips;
 mod emission;
 pub mod model;
 pub mod noise;
