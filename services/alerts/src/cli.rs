@@ -1,0 +1,78 @@
+//! The alerts service's command-line settings, each with an environment fallback.
+
+use std::path::PathBuf;
+
+use crate::config::AlertsConfig;
+use crate::service::AlertOptions;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlertArgs {
+    /// Where services keep their state; the alerts live in `<dir>/alerts/alerts.db`.
+    #[arg(long, env = "INSTADASH_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// A TOML file with thresholds and geofences; without it the design brief's thresholds apply
+    /// and there are no geofences.
+    #[arg(long, env = "INSTADASH_ALERTS_CONFIG")]
+    pub alerts_config: Option<PathBuf>,
+}
+
+impl AlertArgs {
+    pub fn options(&self) -> anyhow::Result<AlertOptions> {
+        let config = match &self.alerts_config {
+            Some(path) => AlertsConfig::load(path)?,
+            None => AlertsConfig::default(),
+        };
+        Ok(AlertOptions {
+            config,
+            database: Some(self.data_dir.join("alerts").join("alerts.db")),
+            ..AlertOptions::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        alerts: AlertArgs,
+    }
+
+    #[test]
+    fn options_come_from_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("alerts.toml");
+        std::fs::write(&config, "[thresholds]\nharsh_braking_g = 0.5\n").unwrap();
+        let command = Command::parse_from([
+            "alerts",
+            "--data-dir",
+            "/var/lib/instadash",
+            "--alerts-config",
+            config.to_str().unwrap(),
+        ]);
+        let options = command.alerts.options().unwrap();
+        assert_eq!(
+            options.database,
+            Some(PathBuf::from("/var/lib/instadash/alerts/alerts.db"))
+        );
+        assert_eq!(options.config.thresholds.harsh_braking_g, 0.5);
+        assert_eq!(options.group, "alerts");
+    }
+
+    #[test]
+    fn a_broken_config_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("alerts.toml");
+        std::fs::write(&config, "[thresholds]\nharsh_braking_g = \"hard\"\n").unwrap();
+        let args = AlertArgs {
+            data_dir: dir.path().into(),
+            alerts_config: Some(config.clone()),
+        };
+        let error = args.options().unwrap_err().to_string();
+        assert!(error.contains(&config.display().to_string()), "{error}");
+    }
+}
