@@ -1,4 +1,4 @@
-//! `instadash.vehicle.get-route`: ask the tracker for a vehicle's positions in a time range.
+//! `instadash.vehicle.get-route`: ask the trips service (the history) for a vehicle's positions in a time range.
 
 /// Version 1.
 pub mod v1 {

@@ -1,15 +1,12 @@
 //! The alerts service's command-line settings, each with an environment fallback.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::AlertsConfig;
 use crate::service::AlertOptions;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AlertArgs {
-    /// Where services keep their state; the alerts live in `<dir>/alerts/alerts.db`.
-    #[arg(long, env = "INSTADASH_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
     /// A TOML file with thresholds and geofences; without it the design brief's thresholds apply
     /// and there are no geofences.
     #[arg(long, env = "INSTADASH_ALERTS_CONFIG")]
@@ -17,14 +14,16 @@ pub struct AlertArgs {
 }
 
 impl AlertArgs {
-    pub fn options(&self) -> anyhow::Result<AlertOptions> {
+    /// The options for the alerts service keeping its database under `data_dir`
+    /// (`alerts/alerts.db`).
+    pub fn options(&self, data_dir: &Path) -> anyhow::Result<AlertOptions> {
         let config = match &self.alerts_config {
             Some(path) => AlertsConfig::load(path)?,
             None => AlertsConfig::default(),
         };
         Ok(AlertOptions {
             config,
-            database: Some(self.data_dir.join("alerts").join("alerts.db")),
+            database: Some(data_dir.join("alerts").join("alerts.db")),
             ..AlertOptions::default()
         })
     }
@@ -47,14 +46,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("alerts.toml");
         std::fs::write(&config, "[thresholds]\nharsh_braking_g = 0.5\n").unwrap();
-        let command = Command::parse_from([
-            "alerts",
-            "--data-dir",
-            "/var/lib/instadash",
-            "--alerts-config",
-            config.to_str().unwrap(),
-        ]);
-        let options = command.alerts.options().unwrap();
+        let command = Command::parse_from(["alerts", "--alerts-config", config.to_str().unwrap()]);
+        let options = command
+            .alerts
+            .options(Path::new("/var/lib/instadash"))
+            .unwrap();
         assert_eq!(
             options.database,
             Some(PathBuf::from("/var/lib/instadash/alerts/alerts.db"))
@@ -69,10 +65,9 @@ mod tests {
         let config = dir.path().join("alerts.toml");
         std::fs::write(&config, "[thresholds]\nharsh_braking_g = \"hard\"\n").unwrap();
         let args = AlertArgs {
-            data_dir: dir.path().into(),
             alerts_config: Some(config.clone()),
         };
-        let error = args.options().unwrap_err().to_string();
+        let error = args.options(dir.path()).unwrap_err().to_string();
         assert!(error.contains(&config.display().to_string()), "{error}");
     }
 }

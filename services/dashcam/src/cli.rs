@@ -1,15 +1,12 @@
 //! The dashcam service's command-line settings, each with an environment fallback.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::service::{DashcamOptions, MAX_CHUNK_BYTES, Role};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DashcamArgs {
-    /// Where services keep their state; clips go to `<dir>/clips` unless --clip-dir says otherwise.
-    #[arg(long, env = "INSTADASH_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
     /// What this instance does: `all` (trigger and workers), `trigger` (turn captured clips into
     /// jobs) or `workers` (only work on jobs, e.g. in scaled-out containers).
     #[arg(long, env = "INSTADASH_DASHCAM_ROLE", value_enum, default_value_t = Role::All)]
@@ -40,8 +37,9 @@ pub struct DashcamArgs {
 }
 
 impl DashcamArgs {
-    /// The options these settings describe; the rest is checked when the service starts.
-    pub fn options(&self) -> anyhow::Result<DashcamOptions> {
+    /// The options these settings describe, the clips under `data_dir` (`clips/`) unless
+    /// --clip-dir says otherwise; the rest is checked when the service starts.
+    pub fn options(&self, data_dir: &Path) -> anyhow::Result<DashcamOptions> {
         anyhow::ensure!(
             self.request_timeout_ms > 0,
             "--request-timeout-ms must be positive"
@@ -52,7 +50,7 @@ impl DashcamArgs {
             store_root: self
                 .clip_dir
                 .clone()
-                .unwrap_or_else(|| self.data_dir.join("clips")),
+                .unwrap_or_else(|| data_dir.join("clips")),
             chunk_bytes: self.chunk_bytes,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             car_service: self.car_service.clone(),
@@ -77,7 +75,7 @@ mod tests {
     fn defaults_and_flags_make_options() {
         let options = Command::parse_from(["dashcam"])
             .dashcam
-            .options()
+            .options(Path::new("data"))
             .expect("valid");
         assert_eq!(options.role, Role::All);
         assert_eq!(options.workers, 2);
@@ -91,13 +89,11 @@ mod tests {
             "workers",
             "--workers",
             "4",
-            "--data-dir",
-            "/srv",
             "--chunk-bytes",
             "65536",
         ])
         .dashcam
-        .options()
+        .options(Path::new("/srv"))
         .expect("valid");
         assert_eq!((options.role, options.workers), (Role::Workers, 4));
         assert_eq!(options.store_root, PathBuf::from("/srv/clips"));
@@ -109,7 +105,9 @@ mod tests {
         let invalid = |args: &[&str], limit: usize| {
             let mut all = vec!["dashcam"];
             all.extend_from_slice(args);
-            let options = Command::parse_from(all).dashcam.options()?;
+            let options = Command::parse_from(all)
+                .dashcam
+                .options(Path::new("data"))?;
             options.validate(limit)
         };
         assert!(invalid(&["--chunk-bytes", "0"], 1 << 20).is_err());

@@ -4,8 +4,14 @@
 use anyhow::Context;
 use broker_bridge::{Bridge, BridgeArgs, BridgeConfig};
 use clap::Subcommand;
+use instadash_alerts::cli::AlertArgs;
+use instadash_alerts::service::AlertService;
+use instadash_dashcam::cli::DashcamArgs;
+use instadash_dashcam::service::DashcamService;
 use instadash_tracker::cli::TrackerArgs;
 use instadash_tracker::service::Tracker;
+use instadash_trips::cli::TripArgs;
+use instadash_trips::service::TripService;
 use tracing::info;
 
 use crate::data_dir::DataDirArg;
@@ -28,6 +34,33 @@ enum Service {
         #[command(flatten)]
         tracker: TrackerArgs,
     },
+    /// Telemetry into alerts (raised, acknowledged, cleared); answers list-active and acknowledge.
+    Alerts {
+        #[command(flatten)]
+        bridge: BridgeArgs,
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(flatten)]
+        alerts: AlertArgs,
+    },
+    /// Trips and stops per vehicle, and the history; answers list-trips and get-route.
+    Trips {
+        #[command(flatten)]
+        bridge: BridgeArgs,
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(flatten)]
+        trips: TripArgs,
+    },
+    /// Dashcam clips: captured clips become jobs; competing workers fetch and store them.
+    Dashcam {
+        #[command(flatten)]
+        bridge: BridgeArgs,
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(flatten)]
+        dashcam: DashcamArgs,
+    },
     /// Virtual cars emitting telemetry (the same as `instadash simulate`).
     Simulator(SimulateArgs),
 }
@@ -40,15 +73,53 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             tracker,
         } => {
             let options = tracker.options(&data.data_dir)?;
-            let config = BridgeConfig::resolve(&bridge, "tracker")?;
-            let bridge = Bridge::connect(config)
-                .await
-                .context("connecting to the broker")?;
-            let tracker = Tracker::start(bridge, options).await?;
-            info!("tracker running; Ctrl-C or SIGTERM to stop");
-            broker_bridge::shutdown::signal().await;
-            tracker.stop().await
+            let service = Tracker::start(connect(&bridge, "tracker").await?, options).await?;
+            until_signal("tracker").await;
+            service.stop().await
+        }
+        Service::Alerts {
+            bridge,
+            data,
+            alerts,
+        } => {
+            let options = alerts.options(&data.data_dir)?;
+            let service = AlertService::start(connect(&bridge, "alerts").await?, options).await?;
+            until_signal("alerts").await;
+            service.stop().await
+        }
+        Service::Trips {
+            bridge,
+            data,
+            trips,
+        } => {
+            let options = trips.options(&data.data_dir)?;
+            let service = TripService::start(connect(&bridge, "trips").await?, options).await?;
+            until_signal("trips").await;
+            service.stop().await
+        }
+        Service::Dashcam {
+            bridge,
+            data,
+            dashcam,
+        } => {
+            let options = dashcam.options(&data.data_dir)?;
+            let service =
+                DashcamService::start(connect(&bridge, "dashcam").await?, options).await?;
+            until_signal("dashcam").await;
+            service.stop().await
         }
         Service::Simulator(args) => simulate::run(args).await,
     }
+}
+
+async fn connect(args: &BridgeArgs, service: &str) -> anyhow::Result<Bridge> {
+    let config = BridgeConfig::resolve(args, service)?;
+    Bridge::connect(config)
+        .await
+        .context("connecting to the broker")
+}
+
+async fn until_signal(service: &str) {
+    info!("{service} running; Ctrl-C or SIGTERM to stop");
+    broker_bridge::shutdown::signal().await;
 }

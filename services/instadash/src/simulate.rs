@@ -37,6 +37,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let bridge = Bridge::connect(config)
         .await
         .context("connecting to the broker")?;
+    // The cars answer for their dashcam clips before any clip is captured.
+    instadash_simulator::clips::serve_clips(&bridge).await?;
     let simulator = Simulator::start(bridge.clone(), prepared.model, prepared.options);
     let deadline = args
         .duration_s

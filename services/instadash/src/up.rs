@@ -7,11 +7,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use broker_bridge::{Bridge, BridgeArgs, BridgeConfig};
+use instadash_alerts::cli::AlertArgs;
+use instadash_alerts::service::AlertService;
+use instadash_dashcam::cli::DashcamArgs;
+use instadash_dashcam::service::DashcamService;
+use instadash_schemas::alert::list_active::v1::ListActive;
 use instadash_schemas::vehicle::VehicleStatus;
 use instadash_simulator::cli::SimulatorArgs;
 use instadash_simulator::service::Simulator;
 use instadash_tracker::cli::TrackerArgs;
 use instadash_tracker::service::{FixAge, Tracker};
+use instadash_trips::cli::TripArgs;
+use instadash_trips::service::TripService;
 
 use crate::data_dir::DataDirArg;
 use crate::simulate::ProgressLine;
@@ -25,6 +32,12 @@ pub struct UpArgs {
     #[command(flatten)]
     tracker: TrackerArgs,
     #[command(flatten)]
+    alerts: AlertArgs,
+    #[command(flatten)]
+    trips: TripArgs,
+    #[command(flatten)]
+    dashcam: DashcamArgs,
+    #[command(flatten)]
     simulator: SimulatorArgs,
     /// Stop after this many seconds (default: at Ctrl-C).
     #[arg(long)]
@@ -34,35 +47,94 @@ pub struct UpArgs {
 /// Run by `up` when the broker does not answer on this machine.
 const SETUP_SCRIPT: &str = "deploy/setup-broker.sh";
 
+/// Every service of the platform, each on its own connection.
+struct Services {
+    tracker: Tracker,
+    alerts: AlertService,
+    trips: TripService,
+    dashcam: DashcamService,
+}
+
+impl Services {
+    /// Starts them all, in an order where each one's subscriptions exist before anything it
+    /// consumes is published.
+    /// `speedup` is the simulator's: event time runs that much faster than the wall clock.
+    async fn start(args: &UpArgs, base: &BridgeConfig, speedup: f64) -> anyhow::Result<Services> {
+        let data_dir = &args.data.data_dir;
+        let (tracker_options, alert_options, mut trip_options, dashcam_options) = (
+            args.tracker.options(data_dir)?,
+            args.alerts.options(data_dir)?,
+            args.trips.options(data_dir)?,
+            args.dashcam.options(data_dir)?,
+        );
+        trip_options.time_scale = speedup;
+        let tracker_bus = match connect(base, "tracker").await {
+            Ok(bridge) => bridge,
+            Err(error) => {
+                set_up_broker(base, &format!("{error:#}"))?;
+                connect(base, "tracker")
+                    .await
+                    .context("connecting to the broker after setting it up")?
+            }
+        };
+        Ok(Services {
+            tracker: Tracker::start(tracker_bus, tracker_options).await?,
+            alerts: AlertService::start(connect(base, "alerts").await?, alert_options).await?,
+            trips: TripService::start(connect(base, "trips").await?, trip_options).await?,
+            dashcam: DashcamService::start(connect(base, "dashcam").await?, dashcam_options)
+                .await?,
+        })
+    }
+
+    /// The platform's view in a few words: vehicles by status, how fresh the fixes are, active
+    /// alerts, trips, stored clips.
+    fn summary(&self) -> String {
+        let counts = {
+            let fleet = self.tracker.fleet();
+            [
+                VehicleStatus::Online,
+                VehicleStatus::Unknown,
+                VehicleStatus::Offline,
+            ]
+            .map(|status| fleet.count(status))
+        };
+        let age = FixAge::of(&self.tracker.take_fix_ages());
+        let alerts = self.alerts.list_active(&ListActive::default()).total;
+        let (ended, driving) = self.trips.history().trip_counts().unwrap_or_default();
+        let clips = self.dashcam.stats();
+        format!(
+            "tracker: {} online, {} unknown, {} offline · fix age p50 {:.0} ms, p99 {:.0} ms · {alerts} active alerts · trips: {driving} under way, {ended} ended · {} clips stored",
+            counts[0],
+            counts[1],
+            counts[2],
+            age.p50_ms,
+            age.p99_ms,
+            clips.clips_stored + clips.clips_already_stored,
+        )
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.dashcam.stop().await?;
+        self.trips.stop().await?;
+        self.alerts.stop().await?;
+        self.tracker.stop().await
+    }
+}
+
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let base = BridgeConfig::resolve(&args.bridge, "tracker")?;
-    let tracker_options = args.tracker.options(&args.data.data_dir)?;
     let prepared = args.simulator.prepare()?;
-    let connect = |service: &str| {
-        let mut config = base.clone();
-        config.service = service.to_owned();
-        Bridge::connect(config)
-    };
-
-    let tracker_bus = match connect("tracker").await {
-        Ok(bridge) => bridge,
-        Err(error) => {
-            set_up_broker(&base, &error.to_string())?;
-            connect("tracker")
-                .await
-                .context("connecting to the broker after setting it up")?
-        }
-    };
-    let tracker = Tracker::start(tracker_bus, tracker_options).await?;
-    let simulator_bus = connect("simulator")
+    let services = Services::start(&args, &base, prepared.options.speedup).await?;
+    let simulator_bus = connect(&base, "simulator")
         .await
         .context("connecting the simulator")?;
+    instadash_simulator::clips::serve_clips(&simulator_bus).await?;
     let cars = prepared.model.car_count();
     let simulator = Simulator::start(simulator_bus.clone(), prepared.model, prepared.options);
 
     println!("instadash up: broker {}", base.redacted_url());
     println!(
-        "  services: tracker (state in {})",
+        "  services: tracker, alerts, trips, dashcam (state in {})",
         args.data.data_dir.display()
     );
     println!(
@@ -89,7 +161,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             _ = ticks.tick() => {}
             () = &mut signal => break,
         }
-        line.show(&simulator.progress(), &fleet_summary(&tracker));
+        line.show(&simulator.progress(), &services.summary());
         if simulator.is_finished() || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
@@ -100,38 +172,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("stopping the simulator")?;
     line.finish(&report.progress);
-    let summary = fleet_summary(&tracker);
-    tracker.stop().await?;
+    let summary = services.summary();
+    services.stop().await?;
     println!("instadash up: stopped; at the end {summary}");
     Ok(())
 }
 
-/// The tracker's view in a few words: vehicles by status and how fresh the fixes are.
-fn fleet_summary(tracker: &Tracker) -> String {
-    let counts = {
-        let fleet = tracker.fleet();
-        [
-            VehicleStatus::Online,
-            VehicleStatus::Unknown,
-            VehicleStatus::Offline,
-        ]
-        .map(|status| {
-            fleet
-                .list(
-                    &instadash_schemas::vehicle::list_vehicles::v1::ListVehicles {
-                        statuses: Some(vec![status]),
-                        limit: Some(1),
-                        after: None,
-                    },
-                )
-                .total
-        })
-    };
-    let age = FixAge::of(&tracker.take_fix_ages());
-    format!(
-        "tracker: {} online, {} unknown, {} offline · fix age p50 {:.0} ms, p99 {:.0} ms",
-        counts[0], counts[1], counts[2], age.p50_ms, age.p99_ms
-    )
+async fn connect(base: &BridgeConfig, service: &str) -> anyhow::Result<Bridge> {
+    let mut config = base.clone();
+    config.service = service.to_owned();
+    Bridge::connect(config)
+        .await
+        .with_context(|| format!("connecting {service} to the broker"))
 }
 
 /// Runs the project's broker set-up when the broker on this machine does not answer.
