@@ -83,6 +83,9 @@ const REPLY_OVERHEAD_BYTES: usize = 8 * 1024;
 
 /// A prefetch above this lets one worker hoard jobs while others idle.
 const FAIR_PREFETCH: u16 = 32;
+/// The prefetch the `instadash` command gives the dashcam's connection: clip jobs take seconds
+/// each, so a worker should hold only a few.
+pub const CLIP_WORKER_PREFETCH: u16 = 4;
 
 impl DashcamOptions {
     /// Refuses settings that could only fail later, on every job.

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use instadash_alerts::cli::AlertArgs;
 use instadash_alerts::service::AlertService;
 use instadash_dashcam::cli::DashcamArgs;
-use instadash_dashcam::service::DashcamService;
+use instadash_dashcam::service::{DashcamService, CLIP_WORKER_PREFETCH};
 use instadash_tracker::cli::TrackerArgs;
 use instadash_tracker::service::Tracker;
 use instadash_trips::cli::TripArgs;
@@ -103,8 +103,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             dashcam,
         } => {
             let options = dashcam.options(&data.data_dir)?;
-            let service =
-                DashcamService::start(connect(&bridge, "dashcam").await?, options).await?;
+            let mut config = BridgeConfig::resolve(&bridge, "dashcam")?;
+            config.prefetch = config.prefetch.min(CLIP_WORKER_PREFETCH);
+            let bridge = Bridge::connect(config)
+                .await
+                .context("connecting to the broker")?;
+            let service = DashcamService::start(bridge, options).await?;
             until_signal("dashcam").await;
             service.stop().await
         }

@@ -10,7 +10,7 @@ use broker_bridge::{Bridge, BridgeArgs, BridgeConfig};
 use instadash_alerts::cli::AlertArgs;
 use instadash_alerts::service::AlertService;
 use instadash_dashcam::cli::DashcamArgs;
-use instadash_dashcam::service::DashcamService;
+use instadash_dashcam::service::{DashcamService, CLIP_WORKER_PREFETCH};
 use instadash_schemas::alert::list_active::v1::ListActive;
 use instadash_schemas::vehicle::VehicleStatus;
 use instadash_simulator::cli::SimulatorArgs;
@@ -81,8 +81,11 @@ impl Services {
             tracker: Tracker::start(tracker_bus, tracker_options).await?,
             alerts: AlertService::start(connect(base, "alerts").await?, alert_options).await?,
             trips: TripService::start(connect(base, "trips").await?, trip_options).await?,
-            dashcam: DashcamService::start(connect(base, "dashcam").await?, dashcam_options)
-                .await?,
+            dashcam: {
+                let mut config = base.clone();
+                config.prefetch = config.prefetch.min(CLIP_WORKER_PREFETCH);
+                DashcamService::start(connect(&config, "dashcam").await?, dashcam_options).await?
+            },
         })
     }
 

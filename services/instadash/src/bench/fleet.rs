@@ -1,10 +1,11 @@
 //! `instadash bench fleet`: the whole fleet pipeline on this machine, broker included.
 //!
-//! Each run gets a virtual host of its own (deleted afterwards). The simulator runs as a child
-//! process (`instadash simulate`), the tracker in this process, so the CPU and memory of each are
-//! measured apart, and the broker's from its own process. The end-to-end latency is the age of
-//! each GPS fix when the tracker applies it (the fix carries the time the unit took it); the
-//! backlog is the tracker queue's depth as the broker reports it each second.
+//! Each run gets a virtual host of its own (deleted afterwards). The tracker runs in this process;
+//! alerts, trips and dashcam (`instadash run <service>`) and the simulator (`instadash simulate`)
+//! each as a child process, so the CPU and memory of each are measured apart, and the broker's
+//! from its own process. The end-to-end latency is the age of each GPS fix when the tracker
+//! applies it, from the moment the unit published it; the backlog is the tracker queue's depth as
+//! the broker reports it each second.
 //!
 //! A run is sustained when p99 is at most 250 ms and the backlog does not grow. `--find-max`
 //! doubles the fleet until a run is not sustained, then bisects to the largest that is.
@@ -75,6 +76,9 @@ struct Usage {
 struct Services {
     tracker: Usage,
     simulator: Usage,
+    alerts: Usage,
+    trips: Usage,
+    dashcam: Usage,
     /// `None` when the broker's process is not on this machine (or not found).
     broker: Option<Usage>,
 }
@@ -196,14 +200,45 @@ fn report(args: &FleetArgs, run: &FleetRun) {
         run.verdict,
     );
     eprintln!(
-        "        tracker {} · simulator {} · broker {}",
+        "        tracker {} · alerts {} · trips {} · dashcam {} · simulator {} · broker {}",
         usage(&run.services.tracker),
+        usage(&run.services.alerts),
+        usage(&run.services.trips),
+        usage(&run.services.dashcam),
         usage(&run.services.simulator),
         run.services
             .broker
             .as_ref()
             .map_or("not measured".into(), usage),
     );
+}
+
+/// The services started as processes of their own (`instadash run <service>`), in this order.
+const OTHER_SERVICES: [&str; 3] = ["alerts", "trips", "dashcam"];
+
+/// Waits until each of `services` has announced an instance that consumes: its queue is declared
+/// and bound, so nothing the simulator publishes is unroutable for it.
+async fn wait_until_subscribed(bridge: &Bridge, services: &[&str]) -> anyhow::Result<()> {
+    let mut directory = bridge.directory().await?;
+    let ready = |directory: &broker_bridge::Directory| {
+        let instances = directory.instances();
+        services.iter().all(|service| {
+            instances
+                .iter()
+                .any(|i| i.service == *service && !i.offers.consumes.is_empty())
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !ready(&directory) {
+            if !directory.changed().await {
+                break;
+            }
+        }
+    })
+    .await
+    .with_context(|| format!("waiting for {services:?} to start"))?;
+    anyhow::ensure!(ready(&directory), "{services:?} did not all start");
+    Ok(())
 }
 
 /// A virtual host for one run, deleted when dropped.
@@ -284,6 +319,24 @@ async fn measure(args: &FleetArgs, cars: usize) -> anyhow::Result<FleetRun> {
         .await
         .context("connecting the tracker")?;
     let tracker = Tracker::start(bridge.clone(), TrackerOptions::default()).await?;
+    // The other services as processes of their own, ready before the first car speaks.
+    let data = tempfile::tempdir().context("a data directory for the run")?;
+    let mut others = Vec::new();
+    for service in OTHER_SERVICES {
+        let child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["run", service])
+            .env("AMQP_URL", &vhost.amqp_url)
+            .env("INSTADASH_DATA_DIR", data.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {service}"))?;
+        let pid = child.id().with_context(|| format!("{service} exited at once"))?;
+        others.push((child, pid));
+    }
+    wait_until_subscribed(&bridge, &OTHER_SERVICES).await?;
 
     let warmup = Duration::from_secs_f64(args.warmup);
     let window = Duration::from_secs_f64(args.duration);
@@ -304,6 +357,9 @@ async fn measure(args: &FleetArgs, cars: usize) -> anyhow::Result<FleetRun> {
     let mut watched = [
         Watched::new(Process::Current),
         Watched::new(Process::Pid(simulator_pid)),
+        Watched::new(Process::Pid(others[0].1)),
+        Watched::new(Process::Pid(others[1].1)),
+        Watched::new(Process::Pid(others[2].1)),
     ];
     let mut broker = find_broker().map(Watched::new);
     let bar = bar(args, cars, total);
@@ -354,6 +410,11 @@ async fn measure(args: &FleetArgs, cars: usize) -> anyhow::Result<FleetRun> {
     let progress: Progress =
         serde_json::from_slice(&output.stdout).context("reading the simulator's final figures")?;
     tracker.stop().await?;
+    for (mut child, _) in others {
+        // Their work is measured; a kill is enough (and quiet, before the vhost goes).
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
     drop(vhost);
 
     let msgs_per_s = handled as f64 / measured.as_secs_f64();
@@ -369,10 +430,13 @@ async fn measure(args: &FleetArgs, cars: usize) -> anyhow::Result<FleetRun> {
         max_ms: round1(ages.max() as f64 / 1000.0),
         sustained: verdict.is_empty(),
         verdict,
-        rss_mb: round1(usages[0].rss_mb + usages[1].rss_mb),
+        rss_mb: round1(usages.iter().map(|u| u.rss_mb).sum()),
         services: Services {
             tracker: usages[0],
             simulator: usages[1],
+            alerts: usages[2],
+            trips: usages[3],
+            dashcam: usages[4],
             broker,
         },
         backlog,
