@@ -7,7 +7,7 @@ use clap::Subcommand;
 use instadash_alerts::cli::AlertArgs;
 use instadash_alerts::service::AlertService;
 use instadash_dashcam::cli::DashcamArgs;
-use instadash_dashcam::service::{DashcamService, CLIP_WORKER_PREFETCH};
+use instadash_dashcam::service::{CLIP_WORKER_PREFETCH, DashcamService};
 use instadash_tracker::cli::TrackerArgs;
 use instadash_tracker::service::Tracker;
 use instadash_trips::cli::TripArgs;

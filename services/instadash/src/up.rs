@@ -10,7 +10,7 @@ use broker_bridge::{Bridge, BridgeArgs, BridgeConfig};
 use instadash_alerts::cli::AlertArgs;
 use instadash_alerts::service::AlertService;
 use instadash_dashcam::cli::DashcamArgs;
-use instadash_dashcam::service::{DashcamService, CLIP_WORKER_PREFETCH};
+use instadash_dashcam::service::{CLIP_WORKER_PREFETCH, DashcamService};
 use instadash_schemas::alert::list_active::v1::ListActive;
 use instadash_schemas::vehicle::VehicleStatus;
 use instadash_simulator::cli::SimulatorArgs;

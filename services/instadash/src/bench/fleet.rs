@@ -333,7 +333,9 @@ async fn measure(args: &FleetArgs, cars: usize) -> anyhow::Result<FleetRun> {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {service}"))?;
-        let pid = child.id().with_context(|| format!("{service} exited at once"))?;
+        let pid = child
+            .id()
+            .with_context(|| format!("{service} exited at once"))?;
         others.push((child, pid));
     }
     wait_until_subscribed(&bridge, &OTHER_SERVICES).await?;
