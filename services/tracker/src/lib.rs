@@ -6,12 +6,14 @@
 //! - [`snapshot`]: saving and loading the state so a restart continues where it stopped.
 
 pub mod cli;
+pub mod fix;
 mod query;
 pub mod service;
 pub mod snapshot;
 pub mod state;
 mod vehicle;
 
+pub use fix::Fix;
 pub use query::{DEFAULT_LIST_LIMIT, DEFAULT_NEAREST_LIMIT, MAX_LIST_LIMIT, MAX_NEAREST_LIMIT};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use state::{Applied, Config, Fleet};

@@ -61,8 +61,9 @@ use instadash_schemas::vehicle::status_changed::v1::StatusChanged;
 use instadash_schemas::vehicle::trouble_codes::v1::TroubleCodes;
 use instadash_schemas::vehicle::{VehicleState, VehicleStatus};
 
+use crate::fix::Fix;
 use crate::snapshot::{SavedVehicle, Snapshot};
-use crate::vehicle::{Event, Fix, IgnitionEvent, ObdUpdate, Transition, VehicleRecord};
+use crate::vehicle::{Event, IgnitionEvent, ObdUpdate, Transition, VehicleRecord};
 
 /// How the tracker judges its vehicles.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,65 +6,12 @@
 //! staleness, the received time for silence detection, the last fix for the odometer).
 
 use instadash_schemas::vehicle::obd_reading::v1::ObdReading;
-use instadash_schemas::vehicle::position::v2::Position;
 use instadash_schemas::vehicle::trouble_codes::v1::TroubleCodes;
 use instadash_schemas::vehicle::{LastFix, LastObd, VehicleState, VehicleStatus};
 use serde::{Deserialize, Serialize};
 
+use crate::fix::Fix;
 use crate::state::Config;
-
-/// Fixes further apart than this are joined by a straight line, not by their speeds.
-const SPEED_INTEGRATION_MAX_GAP_S: f64 = 10.0;
-/// How much further than its speeds say a car may seem to move before the speeds are distrusted:
-/// well above what GPS jitter can do.
-const UNEXPLAINED_M: f64 = 50.0;
-
-/// The newest accepted GPS fix: what the tracker shows and where the odometer continues from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Fix {
-    pub time_ms: i64,
-    pub lat: f64,
-    pub lon: f64,
-    pub speed_kmh: f64,
-    pub heading_deg: f64,
-}
-
-impl Fix {
-    /// The fix a message carries, or `None` if it is unusable: coordinates off the Earth or a
-    /// number that is not finite would poison the odometer, distances and the snapshot (JSON has
-    /// no NaN).
-    pub fn from_message(message: &Position) -> Option<Fix> {
-        let usable = instadash_roads::is_valid_point(message.lat, message.lon)
-            && message.speed_kmh.is_finite()
-            && message.heading_deg.is_finite();
-        usable.then_some(Fix {
-            time_ms: message.time_ms,
-            lat: message.lat,
-            lon: message.lon,
-            speed_kmh: message.speed_kmh,
-            heading_deg: message.heading_deg,
-        })
-    }
-
-    /// The distance driven from this fix to the next one. GPS speed (Doppler) is far steadier
-    /// than GPS positions: summing straight lines between fixes adds the jitter of every fix
-    /// (about 10 % at 5 m of jitter and city speeds). So between fixes close in time the speeds
-    /// are integrated; the straight line is used across long gaps, and when the speeds cannot
-    /// explain the distance (a unit that reports no speed, or a wrong one).
-    fn hop_m(&self, next: &Fix) -> f64 {
-        let straight_m = instadash_roads::haversine_m(self.lat, self.lon, next.lat, next.lon);
-        let dt_s = (next.time_ms - self.time_ms) as f64 / 1_000.0;
-        if dt_s > SPEED_INTEGRATION_MAX_GAP_S {
-            return straight_m;
-        }
-        let by_speed_m = (self.speed_kmh + next.speed_kmh) / 2.0 / 3.6 * dt_s;
-        if straight_m > 2.0 * by_speed_m + UNEXPLAINED_M {
-            straight_m
-        } else {
-            by_speed_m
-        }
-    }
-}
 
 /// The newest OBD-II values. Coolant and fuel are polled far less often than rpm, so a reading
 /// without them keeps the last known values instead of blanking them.

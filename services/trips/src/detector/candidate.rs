@@ -102,7 +102,7 @@ impl Candidate {
         }
         self.max_speed_kmh = self.max_speed_kmh.max(fix.speed_kmh);
         if self.start.is_none() {
-            self.start = Some(fix.point());
+            self.start = Some(Point::of(fix));
         }
         if moving {
             // The still period was only a short stop: its idle time belongs to the trip.
@@ -114,7 +114,7 @@ impl Candidate {
         } else if self.still.is_none() {
             self.still = Some(Still {
                 since_ms: fix.time_ms,
-                at: Some(fix.point()),
+                at: Some(Point::of(fix)),
                 engine_went_off: false,
             });
         }

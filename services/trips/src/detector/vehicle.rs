@@ -71,7 +71,7 @@ impl VehicleTrips {
         } else if moving {
             self.set_off(previous, fix, engine_was_running, rules);
         } else {
-            self.note_standing(vehicle_id, fix.time_ms, Some(fix.point()), out);
+            self.note_standing(vehicle_id, fix.time_ms, Some(Point::of(&fix)), out);
         }
         self.qualify(vehicle_id, rules, out);
         true
@@ -96,7 +96,7 @@ impl VehicleTrips {
         self.advance(vehicle_id, time_ms, rules, out);
         let engine_was_running = self.engine_running();
         self.ignition = Some(IgnitionAt { time_ms, on });
-        let at = self.last_fix.map(|fix| fix.point());
+        let at = self.last_fix.map(|fix| Point::of(&fix));
         match &mut self.candidate {
             Some(candidate) => candidate.on_ignition(time_ms, on, engine_was_running, at),
             None if on => self.candidate = Some(Candidate::standing(time_ms, at)),
@@ -129,7 +129,7 @@ impl VehicleTrips {
                 }
                 None => {
                     (now_ms.saturating_sub(candidate.last_event_ms) > rules.gap_ms).then(|| {
-                        let at = self.last_fix.map(|fix| fix.point());
+                        let at = self.last_fix.map(|fix| Point::of(&fix));
                         (candidate.last_event_ms, at, EndReason::SignalLost)
                     })
                 }
@@ -194,8 +194,8 @@ impl VehicleTrips {
                 && self.stop.is_none_or(|s| s.started_at_ms <= p.time_ms)
         });
         let mut candidate = match origin {
-            Some(p) => Candidate::new(p.time_ms, Some(p.point()), None),
-            None => Candidate::new(fix.time_ms, Some(fix.point()), None),
+            Some(p) => Candidate::new(p.time_ms, Some(Point::of(&p)), None),
+            None => Candidate::new(fix.time_ms, Some(Point::of(&fix)), None),
         };
         candidate.on_fix(origin.as_ref(), &fix, true, engine_was_running, rules);
         self.candidate = Some(candidate);
@@ -243,7 +243,7 @@ impl VehicleTrips {
         let Some(candidate) = self.candidate.take() else {
             return;
         };
-        let end = at.or(self.last_fix.map(|fix| fix.point()));
+        let end = at.or(self.last_fix.map(|fix| Point::of(&fix)));
         let stopped = reason != EndReason::SignalLost;
         if candidate.qualified {
             let start = candidate
@@ -318,7 +318,7 @@ impl VehicleTrips {
         }
         let start = candidate
             .start
-            .or(self.last_fix.map(|fix| fix.point()))
+            .or(self.last_fix.map(|fix| Point::of(&fix)))
             .unwrap_or(Point { lat: 0.0, lon: 0.0 });
         out.push(Outcome::TripStarted(TripStart {
             trip_id: trip_id(vehicle_id, started_at_ms),
