@@ -9,9 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use broker_bridge::Incoming;
 use broker_bridge::testing::{Received, TestVhost};
-use instadash_alerts::{
-    AlertOptions, AlertService, AlertsConfig, CircleFence, LatLon, PolygonFence,
-};
+use instadash_alerts::{AlertOptions, AlertService, AlertsConfig};
 use instadash_dashcam::{DashcamOptions, DashcamService};
 use instadash_roads::RoadNetwork;
 use instadash_schemas::alert::cleared::v1::AlertCleared;
@@ -54,31 +52,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// Geofences on car-e's way: a circle around junction 443 of the arterial it speeds on, and a
-/// square around junction 511, where it parks at the end.
-fn fences(config: &mut AlertsConfig, network: &RoadNetwork) {
-    let junction = network.node(443);
-    config.geofences.circles.push(CircleFence {
-        id: "j443".into(),
-        name: "Junction 443".into(),
-        lat: junction.lat,
-        lon: junction.lon,
-        radius_m: 80.0,
-    });
-    let home = network.node(511);
-    config.geofences.polygons.push(PolygonFence {
-        id: "home".into(),
-        name: "Home yard".into(),
-        points: [(-1.0, -1.0), (-1.0, 1.0), (1.0, 1.0), (1.0, -1.0)]
-            .iter()
-            .map(|(dlat, dlon)| LatLon {
-                lat: home.lat + dlat * 0.0005,
-                lon: home.lon + dlon * 0.0007,
-            })
-            .collect(),
-    });
 }
 
 async fn observe(
@@ -131,10 +104,8 @@ async fn observe(
 #[tokio::test]
 async fn every_event_of_a_scripted_drive_reaches_every_service_exactly_once() -> anyhow::Result<()>
 {
-    let scenario = Scenario::load(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../services/simulator/scenarios/every-event.toml"),
-    )?;
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/simulator/scenarios");
+    let scenario = Scenario::load(scenarios.join("every-event.toml"))?;
     let network = RoadNetwork::city();
     let vhost = TestVhost::create().await?;
     let data = tempfile::tempdir()?;
@@ -153,10 +124,9 @@ async fn every_event_of_a_scripted_drive_reaches_every_service_exactly_once() ->
         },
     )
     .await?;
-    let mut alert_config = AlertsConfig::default();
-    fences(&mut alert_config, &network);
-    // car-f idles for 60 s: an alert after 30. Nothing expires while the test runs.
-    alert_config.thresholds.idle_min_duration_s = 30.0;
+    // The scenario's geofences, and car-f, idling for 60 s, has an alert after 30 s.
+    let mut alert_config = AlertsConfig::load(&scenarios.join("every-event.alerts.toml"))?;
+    // Nothing expires while the test runs.
     alert_config.thresholds.expire_after_s = 3_600.0;
     let alerts = AlertService::start(
         vhost.connect("alerts").await?,

@@ -6,9 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use instadash_alerts::{
-    AlertEvent, Alerts, AlertsConfig, CircleFence, LatLon, PolygonFence, alert_type_name,
-};
+use instadash_alerts::{AlertEvent, Alerts, AlertsConfig, alert_type_name};
 use instadash_roads::RoadNetwork;
 use instadash_simulator::{Emission, FleetModel, Harsh, Noise, NoiseConfig, Scenario};
 use instadash_tracker::{Config as TrackerConfig, Fleet};
@@ -102,38 +100,19 @@ fn describe(event: &AlertEvent) -> String {
     }
 }
 
-/// Geofences on car-e's way: a circle around junction 443 of the arterial it speeds on, and a
-/// square around junction 511, where it parks at the end.
-fn fences_on_car_e_s_way(config: &mut AlertsConfig) {
-    let network = RoadNetwork::city();
-    let junction = network.node(443);
-    config.geofences.circles.push(CircleFence {
-        id: "j443".into(),
-        name: "Junction 443".into(),
-        lat: junction.lat,
-        lon: junction.lon,
-        radius_m: 80.0,
-    });
-    let home = network.node(511);
-    config.geofences.polygons.push(PolygonFence {
-        id: "home".into(),
-        name: "Home yard".into(),
-        points: [(-1.0, -1.0), (-1.0, 1.0), (1.0, 1.0), (1.0, -1.0)]
-            .iter()
-            .map(|(dlat, dlon)| LatLon {
-                lat: home.lat + dlat * 0.0005,
-                lon: home.lon + dlon * 0.0007,
-            })
-            .collect(),
-    });
+/// The alert settings that go with the `every-event` scenario: geofences on car-e's way (a circle
+/// around junction 443 of the arterial it speeds on, a square around junction 511, where it
+/// parks at the end) and a 30 s idling limit.
+fn every_event_alerts() -> AlertsConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../simulator/scenarios/every-event.alerts.toml");
+    AlertsConfig::load(&path).expect("the scenario's alert settings load")
 }
 
 #[test]
 fn every_event_gives_every_alert_at_the_right_moment() {
-    let mut config = AlertsConfig::default();
-    fences_on_car_e_s_way(&mut config);
+    let mut config = every_event_alerts();
     // car-f idles for 60 s: an alert after 30 s. Momentary alerts expire after a minute.
-    config.thresholds.idle_min_duration_s = 30.0;
     config.thresholds.expire_after_s = 60.0;
     let run = run(&scenario("every-event.toml"), config, None, 120);
     let got: Vec<String> = run.events.iter().map(describe).collect();
@@ -220,9 +199,7 @@ fn three_cars_give_one_harsh_brake_and_one_silence() {
 /// delay a decision, or hide a harsh manoeuvre altogether).
 #[test]
 fn network_and_gps_noise_raise_nothing_false() {
-    let mut config = AlertsConfig::default();
-    fences_on_car_e_s_way(&mut config);
-    config.thresholds.idle_min_duration_s = 30.0;
+    let mut config = every_event_alerts();
     config.thresholds.expire_after_s = 60.0;
     let scenario = scenario("every-event.toml");
     let key = |e: &AlertEvent| {
