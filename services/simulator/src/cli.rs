@@ -32,6 +32,11 @@ pub struct SimulatorArgs {
     /// Cars only drive: no idling, speeding, harsh events, faults or dashcam triggers.
     #[arg(long, env = "INSTADASH_SIM_CALM")]
     pub calm: bool,
+    /// How much more often than real cars the virtual ones idle, speed, brake or accelerate
+    /// harshly, store faults, overheat and press the panic button (1: a 400-car fleet shows each
+    /// a few times an hour; 20 or more suits a demo).
+    #[arg(long, env = "INSTADASH_SIM_BEHAVIOUR_RATE", default_value_t = 1.0)]
+    pub behaviour_rate: f64,
 }
 
 /// A model and how to drive it, ready for [`crate::service::Simulator::start`].
@@ -51,6 +56,11 @@ impl SimulatorArgs {
             self.speedup.is_finite() && self.speedup > 0.0,
             "--speedup must be a positive number, not {}",
             self.speedup
+        );
+        anyhow::ensure!(
+            self.behaviour_rate.is_finite() && self.behaviour_rate >= 0.0,
+            "--behaviour-rate must be a number of at least 0, not {}",
+            self.behaviour_rate
         );
         let seed = self.seed.unwrap_or_else(random_seed);
         let network = RoadNetwork::city();
@@ -72,6 +82,7 @@ impl SimulatorArgs {
                     ..ModelOptions::default()
                 };
                 FleetModel::random(network, self.cars, seed, start_ms, options)
+                    .with_behaviour_rate(if self.calm { 0.0 } else { self.behaviour_rate })
             }
         };
         let options = RunOptions {
