@@ -20,6 +20,7 @@ use crate::message::{self, Message, RawPayload};
 use crate::outbox::Outbox;
 use crate::publisher::{self, Publisher, Receipt};
 use crate::rpc::Requester;
+use crate::service_stats::{self, Reporter, ServiceStats};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::subscription::Subscription;
 use crate::topology::{self, QueueFamily, QueueKind};
@@ -44,6 +45,11 @@ struct Inner {
     presence: Arc<Presence>,
     /// Ends the presence task once the instance has said goodbye.
     leave: CancellationToken,
+    /// Makes the statistics reports.
+    reporter: Arc<Reporter>,
+    /// Ends the statistics task (which publishes the last, partial interval first).
+    stats_stop: CancellationToken,
+    stats_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// Default time a request waits for its answer.
@@ -57,14 +63,15 @@ impl Bridge {
         let link = link::connect(&config).await?;
         let channel = publisher::open_channel(&link).await?;
         topology::declare_exchanges(&channel).await?;
+        let stats = Arc::<Stats>::default();
         let publisher = Publisher::new(
             channel,
             config.service.clone(),
             link.clone(),
             config.confirm_window,
             config.confirm_timeout,
+            stats.confirm_latency.clone(),
         );
-        let stats = Arc::<Stats>::default();
         let presence = Arc::new(Presence::new(
             config.service.clone(),
             config.instance.to_string(),
@@ -87,6 +94,22 @@ impl Bridge {
             stats.clone(),
             leave.clone(),
         ));
+        let reporter = Arc::new(Reporter::new(
+            config.service.clone(),
+            config.instance.to_string(),
+            stats.clone(),
+            link.clone(),
+        ));
+        let stats_stop = CancellationToken::new();
+        let stats_task = (!config.stats_interval.is_zero()).then(|| {
+            tokio::spawn(service_stats::publish_periodically(
+                reporter.clone(),
+                outbox.clone(),
+                config.stats_interval,
+                config.confirm_timeout,
+                stats_stop.clone(),
+            ))
+        });
         info!(service = %config.service, instance = %config.instance, "on the bus");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -100,6 +123,9 @@ impl Bridge {
                 stats,
                 presence,
                 leave,
+                reporter,
+                stats_stop,
+                stats_task: Mutex::new(stats_task),
             }),
         })
     }
@@ -127,6 +153,19 @@ impl Bridge {
     /// What this instance has consumed so far, and what became of it.
     pub fn stats(&self) -> StatsSnapshot {
         self.inner.stats.snapshot()
+    }
+
+    /// The last statistics report this instance published (the figures of one interval of
+    /// [`BridgeConfig::stats_interval`]), or `None` before the first one or when reports are off.
+    /// See [`crate::service_stats`].
+    pub fn stats_report(&self) -> Option<ServiceStats> {
+        self.inner.reporter.last()
+    }
+
+    /// The figures of the current statistics interval so far (since the last report, or since
+    /// connecting when reports are off), without ending the interval.
+    pub fn stats_so_far(&self) -> ServiceStats {
+        self.inner.reporter.report(false)
     }
 
     /// The connection state, to observe (`borrow`) or to await changes of (`changed`).
@@ -175,6 +214,7 @@ impl Bridge {
     ) -> Result<A, RequestError> {
         let inner = &self.inner;
         let (mut envelope, payload) = inner.outbox.prepare(request)?;
+        inner.outbox.stats.traffic.sent(Q::TYPE, payload.len());
         envelope.correlation_id = Some(envelope.id.clone());
         let properties = envelope.to_properties(&inner.outbox.app_id);
         let deadline = tokio::time::Instant::now() + timeout;
@@ -354,6 +394,16 @@ impl Bridge {
             .is_err()
         {
             warn!("handlers still running after 30 s; closing anyway");
+        }
+        // The last, partial statistics interval, now that the handlers are done.
+        inner.stats_stop.cancel();
+        let stats_task = inner
+            .stats_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = stats_task {
+            let _ = tokio::time::timeout(inner.config.confirm_timeout * 2, task).await;
         }
         let unconfirmed = inner
             .outbox

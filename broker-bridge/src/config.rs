@@ -37,6 +37,9 @@ pub struct BridgeArgs {
     /// Longest reconnect delay in milliseconds; reconnecting never gives up.
     #[arg(long, env = "INSTADASH_RECONNECT_MAX_MS")]
     pub reconnect_max_ms: Option<u64>,
+    /// How often this instance publishes its statistics report, in milliseconds (0: never).
+    #[arg(long, env = "INSTADASH_STATS_INTERVAL_MS")]
+    pub stats_interval_ms: Option<u64>,
     /// Configuration file (TOML) with the same keys as these flags, in snake_case.
     #[arg(long, env = "INSTADASH_CONFIG")]
     pub config: Option<PathBuf>,
@@ -61,6 +64,7 @@ struct FileConfig {
     retry_delay_ms: Option<u64>,
     dedup_window: Option<usize>,
     max_message_bytes: Option<usize>,
+    stats_interval_ms: Option<u64>,
 }
 
 /// When the connection is lost: wait `min_delay`, double up to `max_delay`, add jitter, never give up.
@@ -102,6 +106,9 @@ pub struct BridgeConfig {
     pub dedup_window: usize,
     /// Larger payloads are refused before they are sent (the broker would close the channel).
     pub max_message_bytes: usize,
+    /// How often the instance publishes its statistics report (`instadash.platform.service-stats`,
+    /// the figures of that interval); zero turns reports off. At least 100 ms otherwise.
+    pub stats_interval: Duration,
 }
 
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -129,6 +136,7 @@ impl BridgeConfig {
             },
             dedup_window: 100_000,
             max_message_bytes: 1024 * 1024,
+            stats_interval: Duration::from_secs(5),
         }
     }
 
@@ -197,6 +205,9 @@ impl BridgeConfig {
         if let Some(max) = file.max_message_bytes {
             config.max_message_bytes = max;
         }
+        if let Some(every) = args.stats_interval_ms.or(file.stats_interval_ms) {
+            config.stats_interval = ms(every);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -226,6 +237,9 @@ impl BridgeConfig {
         if self.reconnect.min_delay.is_zero() || self.reconnect.min_delay > self.reconnect.max_delay
         {
             return invalid("reconnect", "need 0 < min delay <= max delay");
+        }
+        if !self.stats_interval.is_zero() && self.stats_interval < Duration::from_millis(100) {
+            return invalid("stats_interval_ms", "0 (off) or at least 100");
         }
         if self.retry.attempts == 0 {
             return invalid("retry_attempts", "must be at least 1 (the first delivery)");
@@ -289,6 +303,7 @@ impl std::fmt::Debug for BridgeConfig {
             .field("retry", &self.retry)
             .field("dedup_window", &self.dedup_window)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("stats_interval", &self.stats_interval)
             .finish()
     }
 }
@@ -303,7 +318,8 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().expect("temp file");
         writeln!(
             file,
-            "service = \"from-file\"\nprefetch = 7\nconfirm_window = 9\nretry_attempts = 5"
+            "service = \"from-file\"\nprefetch = 7\nconfirm_window = 9\nretry_attempts = 5\n\
+             stats_interval_ms = 2000"
         )
         .expect("write");
         let args = BridgeArgs {
@@ -316,6 +332,17 @@ mod tests {
         assert_eq!(config.prefetch, 42, "flag wins over file");
         assert_eq!(config.confirm_window, 9, "file wins over default");
         assert_eq!(config.retry.attempts, 5);
+        assert_eq!(config.stats_interval, Duration::from_secs(2));
+        let args = BridgeArgs {
+            stats_interval_ms: Some(0),
+            ..args
+        };
+        let config = BridgeConfig::resolve(&args, "fallback").expect("valid");
+        assert_eq!(config.stats_interval, Duration::ZERO, "flag wins, 0 is off");
+        assert_eq!(
+            BridgeConfig::new("svc").stats_interval,
+            Duration::from_secs(5)
+        );
         assert_eq!(config.amqp_url, DEFAULT_AMQP_URL);
         assert_eq!(config.instance.get_version_num(), 7);
     }
@@ -337,6 +364,13 @@ mod tests {
         };
         let err = BridgeConfig::resolve(&args, "svc").unwrap_err().to_string();
         assert!(err.contains("prefetch"), "{err}");
+
+        let args = BridgeArgs {
+            stats_interval_ms: Some(10),
+            ..Default::default()
+        };
+        let err = BridgeConfig::resolve(&args, "svc").unwrap_err().to_string();
+        assert!(err.contains("stats_interval_ms"), "{err}");
 
         let args = BridgeArgs {
             service: Some("has space".into()),

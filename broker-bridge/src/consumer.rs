@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
@@ -28,7 +28,7 @@ use crate::error::BridgeError;
 use crate::link::{Link, LinkedChannel};
 use crate::message::{Payload, Rejection};
 use crate::outbox::Outbox;
-use crate::stats::{Counter, Stats};
+use crate::stats::{Counter, Outcome, Stats};
 use crate::topology::{self, QueueFamily};
 use crate::trace_context;
 
@@ -371,7 +371,7 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
         consumer.stats.count(Counter::Duplicate);
         return Settle::Ack;
     }
-    let Some(route) = consumer.spec.routes.get(envelope.kind.as_str()) else {
+    let Some((&kind, route)) = consumer.spec.routes.get_key_value(envelope.kind.as_str()) else {
         let rejection = rejection(
             "unknown message type",
             "type",
@@ -391,6 +391,10 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
     });
     let span = trace_context::incoming(&envelope);
     let _running = consumer.stats.running();
+    let cells = consumer.stats.traffic.handler(kind);
+    cells.delivered(body.len());
+    // The handler's run time includes decoding the payload, which starts with the call.
+    let started = Instant::now();
     let call = (route.call)(Delivered {
         envelope,
         body: &body,
@@ -403,6 +407,12 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| Err(Failure::Handler(panic_message(panic))));
+        let outcome = match &result {
+            Ok(_) => Outcome::Handled,
+            Err(Failure::Handler(_)) => Outcome::Failed,
+            Err(Failure::Rejected(_)) => Outcome::Rejected,
+        };
+        cells.finished(outcome, started.elapsed());
         // Replies are made inside the trace scope so they continue the request's trace.
         match (&result, reply_to.zip(correlation.as_deref())) {
             (Ok(Handled::Reply { kind, payload }), Some((reply_to, correlation))) => {
@@ -500,7 +510,7 @@ async fn reply(
     consumer: &Consumer,
     reply_to: &ShortString,
     correlation: &str,
-    kind: &str,
+    kind: &'static str,
     payload: Payload,
     error: Option<&String>,
 ) -> bool {
@@ -508,6 +518,7 @@ async fn reply(
     let mut envelope = outbox.envelope(kind, None);
     envelope.correlation_id = Some(correlation.to_owned());
     let bytes = envelope.describe(payload);
+    let size = bytes.len();
     let mut properties = envelope.to_properties(&outbox.app_id);
     if let Some(error) = error {
         properties = with_headers(properties, [(header::REPLY_ERROR, text(error))]);
@@ -519,7 +530,10 @@ async fn reply(
         .await
     {
         Ok(receipt) => match receipt.confirmed().await {
-            Ok(()) => true,
+            Ok(()) => {
+                outbox.stats.traffic.sent(kind, size);
+                true
+            }
             Err(error) => {
                 warn!(%error, "reply not sent");
                 false

@@ -172,7 +172,7 @@ pub fn presence_queue(service: &str, instance: &str) -> String {
     format!("instadash.presence.{service}.{instance}")
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 

@@ -11,7 +11,9 @@
 //!
 //! Underneath, every message is a CloudEvent ([`envelope`]) with a W3C trace context, published
 //! persistent and confirmed, consumed with a prefetch, acknowledged after its handler succeeded,
-//! retried and dead-lettered with a reason, and never lost across reconnects. See ARCHITECTURE.md.
+//! retried and dead-lettered with a reason, and never lost across reconnects. Every instance
+//! announces itself and heartbeats ([`discovery`]), and publishes its statistics per interval
+//! ([`service_stats`]; [`Bridge::stats_report`] in the process). See ARCHITECTURE.md.
 
 mod bridge;
 pub mod config;
@@ -27,6 +29,7 @@ mod outbox;
 pub mod process;
 mod publisher;
 mod rpc;
+pub mod service_stats;
 pub mod shutdown;
 mod stats;
 mod subscription;
@@ -53,6 +56,7 @@ pub use error::{BridgeError, ConfigError, PublishError, RequestError};
 pub use link::LinkState;
 pub use message::{Incoming, Message, Payload, RawPayload, Rejection};
 pub use publisher::Receipt;
+pub use service_stats::ServiceStats;
 pub use stats::StatsSnapshot;
 pub use subscription::Subscription;
 pub use topology::QueueKind;

@@ -4,6 +4,7 @@
 //! the connection when lapin's recovery is stuck.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -47,6 +48,8 @@ struct Shared {
     name: String,
     uri: AMQPUri,
     properties: ConnectionProperties,
+    /// Connections re-established by lapin's recovery, plus connections replaced.
+    reconnects: AtomicU64,
 }
 
 /// Recovery that has not succeeded after this long is checked with a fresh connection.
@@ -79,6 +82,11 @@ impl Link {
     /// Whether `channel` is on the connection in use (not one replaced after a stuck recovery).
     pub(crate) fn is_current(&self, channel: &LinkedChannel) -> bool {
         self.is_current_connection(&channel.connection)
+    }
+
+    /// How often the connection came back (lapin's recovery) or was replaced, since connecting.
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.shared.reconnects.load(Ordering::Relaxed)
     }
 
     /// Changes the state, logging the change.
@@ -177,6 +185,7 @@ impl Link {
 
     fn replace(&self, fresh: Connection) {
         let fresh = Arc::new(fresh);
+        self.shared.reconnects.fetch_add(1, Ordering::Relaxed);
         let old = self.shared.current.send_replace(fresh.clone());
         tokio::spawn(follow_state(self.clone(), fresh));
         tokio::spawn(close_when_possible(old));
@@ -278,6 +287,7 @@ pub(crate) async fn connect(config: &BridgeConfig) -> Result<Link, BridgeError> 
             name,
             uri,
             properties,
+            reconnects: AtomicU64::new(0),
         }),
     };
     tokio::spawn(follow_state(link.clone(), connection));
@@ -323,7 +333,13 @@ async fn follow_state(link: Link, connection: Arc<Connection>) {
             continue;
         }
         tokio::select! {
-            _ = events.next() => {}
+            event = events.next() => {
+                // The listener exists only after the first connection was open, so every
+                // `Connected` it hears is a recovery.
+                if let Some(lapin::Event::Connected) = event {
+                    link.shared.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             _ = tick.tick() => {}
         }
     }

@@ -69,6 +69,7 @@ impl Outbox {
         let (envelope, payload) = self.prepare(message)?;
         self.presence.offer(Offer::Produces, M::TYPE, M::VERSION);
         self.stats.count(Counter::Published);
+        self.stats.traffic.sent(M::TYPE, payload.len());
         self.publisher
             .publish(Outgoing {
                 exchange: ShortString::from(exchange),

@@ -21,6 +21,7 @@ use tracing::{debug, warn};
 use crate::envelope::Envelope;
 use crate::error::{BridgeError, PublishError};
 use crate::link::{self, Link, LinkedChannel};
+use crate::stats::Latency;
 
 /// One message as it goes on the wire.
 #[derive(Debug)]
@@ -76,6 +77,8 @@ struct Shared {
     window_size: u32,
     confirm_timeout: Duration,
     closed: AtomicBool,
+    /// From a message being on the wire to its confirm, for the statistics report.
+    confirm_latency: Arc<Latency>,
     /// Last time a dropped receipt's failure was logged; keeps a flood of failures to one line a second.
     last_logged: std::sync::Mutex<Option<Instant>>,
 }
@@ -86,6 +89,8 @@ struct Pending {
     confirm: PublisherConfirm,
     /// The channel it went out on.
     channel: Arc<LinkedChannel>,
+    /// When it first went on the wire.
+    sent_at: Instant,
     _slot: OwnedSemaphorePermit,
     outcome: oneshot::Sender<Result<(), PublishError>>,
 }
@@ -98,6 +103,7 @@ impl Publisher {
         link: Link,
         window: usize,
         confirm_timeout: Duration,
+        confirm_latency: Arc<Latency>,
     ) -> Self {
         let window_size = u32::try_from(window).unwrap_or(u32::MAX);
         let shared = Arc::new(Shared {
@@ -109,6 +115,7 @@ impl Publisher {
             window_size,
             confirm_timeout,
             closed: AtomicBool::new(false),
+            confirm_latency,
             last_logged: std::sync::Mutex::new(None),
         });
         let (tracker, pending) = mpsc::unbounded_channel();
@@ -130,12 +137,14 @@ impl Publisher {
             .await
             .map_err(|_| PublishError::ShutDown)?;
         let (confirm, channel) = shared.send(&message).await?;
+        let sent_at = Instant::now();
         let (outcome, receipt) = oneshot::channel();
         self.tracker
             .send(Pending {
                 message,
                 confirm,
                 channel,
+                sent_at,
                 _slot: slot,
                 outcome,
             })
@@ -259,7 +268,10 @@ impl Shared {
                 () = self.link.replaced(&pending.channel) => Ok(Err(link::replaced_connection())),
             };
             let retry_reason = match confirmed {
-                Ok(Ok(Confirmation::Ack(None) | Confirmation::NotRequested)) => break Ok(()),
+                Ok(Ok(Confirmation::Ack(None) | Confirmation::NotRequested)) => {
+                    self.confirm_latency.record(pending.sent_at.elapsed());
+                    break Ok(());
+                }
                 Ok(Ok(Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)))) => {
                     break Err(PublishError::Unroutable {
                         exchange: pending.message.exchange.to_string(),

@@ -341,3 +341,88 @@ fn the_bridges_discovery_messages_follow_their_schemas() {
         .unwrap(),
     );
 }
+
+/// The bridge's statistics report is its own type too; every field, optional ones present and
+/// absent, must be what the schema and the binding describe.
+#[test]
+fn the_bridges_statistics_report_follows_its_schema() {
+    use broker_bridge::service_stats::{
+        Direction, HandlerStats, HostStats, LatencySummary, ServiceStats, TypeCount,
+    };
+    use instadash_schemas::platform::service_stats::v1 as binding;
+
+    let latency = LatencySummary {
+        count: 3,
+        mean_us: 2_400,
+        p50_us: 2_100,
+        p90_us: 3_300,
+        p99_us: 3_300,
+        max_us: 3_300,
+    };
+    let mut report = ServiceStats {
+        service: "tracker".into(),
+        instance: "01a2014c-efe3-7651-8879-74c559175d3c".into(),
+        time_ms: 1_793_693_730_250,
+        interval_s: 5,
+        messages: vec![
+            TypeCount {
+                type_: "instadash.vehicle.position".into(),
+                direction: Direction::In,
+                count: 5_012,
+                bytes: 356_852,
+            },
+            TypeCount {
+                type_: "instadash.vehicle.status-changed".into(),
+                direction: Direction::Out,
+                count: 3,
+                bytes: 612,
+            },
+        ],
+        handlers: vec![HandlerStats {
+            type_: "instadash.vehicle.position".into(),
+            handled: 5_011,
+            errors: 1,
+            latency,
+        }],
+        errors: 1,
+        retries: 1,
+        dead_lettered: 0,
+        rejected_by_validation: 2,
+        reconnects: 1,
+        confirm_latency: latency,
+        process_cpu_pct: Some(23.5),
+        process_rss_bytes: Some(38_535_168),
+        host: Some(HostStats {
+            cpu_pct: 41.0,
+            mem_used_bytes: 6_442_450_944,
+            mem_total_bytes: 25_769_803_776,
+            load_1m: 1.32,
+            load_5m: 1.1,
+            load_15m: 0.94,
+        }),
+    };
+    assert_eq!(ServiceStats::TYPE, <binding::ServiceStats as Message>::TYPE);
+    assert_eq!(report.subject().as_deref(), Some("tracker"));
+    let validator = json_validator(ServiceStats::TYPE, 1).unwrap();
+    for optional in [true, false] {
+        if !optional {
+            report.process_cpu_pct = None;
+            report.process_rss_bytes = None;
+            report.host = None;
+            report.messages.clear();
+            report.handlers.clear();
+            report.confirm_latency = LatencySummary::default();
+        }
+        let value = serde_json::to_value(&report).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:?} in {value}");
+        let decoded: binding::ServiceStats = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&decoded).unwrap(), value);
+        // And back into the bridge's type, as a monitor using the bridge's type would read it.
+        let again: ServiceStats = serde_json::from_value(value).unwrap();
+        assert_eq!(again, report);
+    }
+}

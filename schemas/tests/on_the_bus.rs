@@ -444,3 +444,58 @@ async fn bad_input_is_dead_lettered_with_its_reason_and_the_service_carries_on()
         (3, u64::from(rejected) - 1, u64::from(rejected))
     );
 }
+
+/// The bridge publishes its statistics reports with a type of its own (it cannot depend on this
+/// crate); a subscriber using the contract's binding validates each against the schema on
+/// receipt, so a report that broke it would be dead-lettered instead of arriving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridges_statistics_reports_pass_the_contract() {
+    use instadash_schemas::platform::service_stats::v1::{Direction, ServiceStats};
+    let vhost = TestVhost::create().await.unwrap();
+    let monitor = vhost.connect("monitor").await.unwrap();
+    let reports = Arc::new(Received::<ServiceStats>::new());
+    let sink = reports.clone();
+    monitor
+        .subscribe("monitor")
+        .subject("tracker")
+        .on(move |m: Incoming<ServiceStats>| {
+            sink.push(m.data);
+            async { Ok(()) }
+        })
+        .start()
+        .await
+        .unwrap();
+
+    let mut config = vhost.config("tracker");
+    config.stats_interval = Duration::from_millis(200);
+    let tracker = Bridge::connect(config).await.unwrap();
+    tracker
+        .subscribe("tracker")
+        .on(|_: Incoming<v2::Position>| async { Ok(()) })
+        .start()
+        .await
+        .unwrap();
+    let car = vhost.connect("simulator").await.unwrap();
+    for _ in 0..5 {
+        car.publish(&position_v2("car-1", None))
+            .await
+            .unwrap()
+            .confirmed()
+            .await
+            .unwrap();
+    }
+    let mut handled = 0;
+    while handled < 5 {
+        let report = reports.next(WAIT).await.unwrap();
+        assert_eq!(report.service, "tracker");
+        for m in &report.messages {
+            assert_eq!(m.type_, v2::Position::TYPE);
+            assert_eq!(m.direction, Direction::In);
+        }
+        handled += report.handlers.iter().map(|h| h.handled).sum::<u64>();
+    }
+    assert_eq!(handled, 5);
+    for bridge in [tracker, car, monitor] {
+        bridge.shutdown().await.unwrap();
+    }
+}
