@@ -610,3 +610,97 @@ mod tests {
         assert!(result.p99_ms < 1_000.0);
     }
 }
+
+/// The span log's recording on its own, for `benches/span_log.rs`: what keeping a message's span
+/// costs on the hot path, beside what making its envelope already cost.
+pub mod span_log {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::envelope::Envelope;
+    use crate::span_log::{Destination, SpanLog, SpanOutcome};
+    use crate::topology;
+    use crate::trace_context::{self, SpanIds};
+
+    const KIND: &str = "instadash.vehicle.position";
+
+    /// A ring of `capacity` spans, already full (so each record overwrites the oldest, as in a
+    /// long-running service), and one stamped message to record again and again.
+    pub struct Recorder {
+        log: SpanLog,
+        queue: Arc<str>,
+        envelope: Envelope,
+        ids: SpanIds,
+    }
+
+    impl Recorder {
+        pub fn new(capacity: usize) -> Self {
+            let log = SpanLog::new(capacity);
+            let queue: Arc<str> = Arc::from("instadash.events.tracker");
+            let (envelope, ids) = stamp();
+            for _ in 0..capacity {
+                log.published(ids, &envelope, KIND, Destination::Event);
+            }
+            Self {
+                log,
+                queue,
+                envelope,
+                ids,
+            }
+        }
+
+        /// A publish span of an event (UUID id, short subject).
+        pub fn record_publish(&self) {
+            self.log
+                .published(self.ids, &self.envelope, KIND, Destination::Event);
+        }
+
+        /// A publish span of a command: its routing key (a service name) is kept too.
+        pub fn record_command(&self) {
+            self.log.published(
+                self.ids,
+                &self.envelope,
+                KIND,
+                Destination::To(topology::SERVICES, "tracker"),
+            );
+        }
+
+        /// A handle span: started before the handler, finished with its outcome (the clock read
+        /// for the arrival time included).
+        pub fn record_handle(&self) {
+            let arrival = self.log.received(
+                self.ids,
+                &self.envelope,
+                Some(KIND),
+                &self.queue,
+                Some(crate::span_log::now_us()),
+            );
+            self.log.handled(
+                arrival,
+                SpanOutcome::Handled,
+                Some(Duration::from_micros(40)),
+            );
+        }
+
+        pub fn len(&self) -> usize {
+            self.log.len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.log.is_empty()
+        }
+    }
+
+    /// What every publish already did before the span log: a new envelope (id, time) and its
+    /// trace context. For comparison.
+    pub fn stamped() -> Envelope {
+        stamp().0
+    }
+
+    fn stamp() -> (Envelope, SpanIds) {
+        let mut envelope = Envelope::new(KIND, "/simulator/1");
+        envelope.subject = Some("car-0042".to_owned());
+        let ids = trace_context::stamp(&mut envelope);
+        (envelope, ids)
+    }
+}

@@ -21,6 +21,7 @@ use crate::outbox::Outbox;
 use crate::publisher::{self, Publisher, Receipt};
 use crate::rpc::Requester;
 use crate::service_stats::{self, Reporter, ServiceStats};
+use crate::span_log::{self, Destination, SpanLog, TraceQuery, TraceSpans, TraceTarget};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::subscription::Subscription;
 use crate::topology::{self, QueueFamily, QueueKind};
@@ -85,6 +86,7 @@ impl Bridge {
             max_message_bytes: config.max_message_bytes,
             presence: presence.clone(),
             stats: stats.clone(),
+            spans: Arc::new(SpanLog::new(config.trace_buffer)),
         };
         let leave = CancellationToken::new();
         tokio::spawn(discovery::keep_present(
@@ -168,6 +170,50 @@ impl Bridge {
         self.inner.reporter.report(false)
     }
 
+    // ---- trace view ----------------------------------------------------------------------------
+
+    /// The journey of a trace through the services, from the spans every instance keeps (see
+    /// [`crate::span_log`]): asks every instance on the bus (this one included) and returns one
+    /// answer per instance that answered, by service then instance, each with its spans oldest
+    /// first. An instance that holds nothing of the trace answers with no spans, so the answers say
+    /// who was asked; `buffer_spans` and `oldest_us` say how far back each one remembers.
+    ///
+    /// For [`TraceTarget::Event`] the instances first answer with the trace(s) the event belongs to
+    /// as their own rings know them; if any did, every instance is asked again for each trace
+    /// found, so instances that never saw that event (the hops before or after it) answer too, and
+    /// each instance's spans of both rounds are merged.
+    ///
+    /// Each round ends when `expected` instances have answered (e.g. the number of live instances
+    /// in a [`Directory`]), or after `wait`; with `expected` `None` it always waits `wait`. An
+    /// unknown id is not an error: it gets an empty answer from every instance.
+    pub async fn ask_trace(
+        &self,
+        target: TraceTarget,
+        expected: Option<usize>,
+        wait: Duration,
+    ) -> Result<Vec<TraceSpans>, BridgeError> {
+        span_log::ask(&self.inner.link, &self.inner.outbox, target, expected, wait).await
+    }
+
+    /// This instance's own answer about `target` (what it would send to [`Bridge::ask_trace`]),
+    /// without the bus: one round, from its span log only.
+    pub fn local_trace(&self, target: &TraceTarget) -> TraceSpans {
+        let (trace_id, event_id) = match target {
+            TraceTarget::Trace(id) => (Some(id.to_ascii_lowercase()), None),
+            TraceTarget::Event(id) => (None, Some(id.clone())),
+        };
+        let query = TraceQuery {
+            query_id: String::new(),
+            trace_id,
+            event_id,
+        };
+        let presence = &self.inner.presence;
+        self.inner
+            .outbox
+            .spans
+            .answer(&query, &presence.service, &presence.instance)
+    }
+
     /// The connection state, to observe (`borrow`) or to await changes of (`changed`).
     pub fn state(&self) -> watch::Receiver<LinkState> {
         self.inner.link.subscribe()
@@ -213,7 +259,8 @@ impl Bridge {
         timeout: Duration,
     ) -> Result<A, RequestError> {
         let inner = &self.inner;
-        let (mut envelope, payload) = inner.outbox.prepare(request)?;
+        let to = Destination::To(topology::SERVICES, service);
+        let (mut envelope, payload) = inner.outbox.prepare(request, to)?;
         inner.outbox.stats.traffic.sent(Q::TYPE, payload.len());
         envelope.correlation_id = Some(envelope.id.clone());
         let properties = envelope.to_properties(&inner.outbox.app_id);

@@ -40,6 +40,9 @@ pub struct BridgeArgs {
     /// How often this instance publishes its statistics report, in milliseconds (0: never).
     #[arg(long, env = "INSTADASH_STATS_INTERVAL_MS")]
     pub stats_interval_ms: Option<u64>,
+    /// Spans this instance keeps in memory for the trace view (0: none).
+    #[arg(long, env = "INSTADASH_TRACE_BUFFER")]
+    pub trace_buffer: Option<usize>,
     /// Configuration file (TOML) with the same keys as these flags, in snake_case.
     #[arg(long, env = "INSTADASH_CONFIG")]
     pub config: Option<PathBuf>,
@@ -65,6 +68,7 @@ struct FileConfig {
     dedup_window: Option<usize>,
     max_message_bytes: Option<usize>,
     stats_interval_ms: Option<u64>,
+    trace_buffer: Option<usize>,
 }
 
 /// When the connection is lost: wait `min_delay`, double up to `max_delay`, add jitter, never give up.
@@ -109,6 +113,11 @@ pub struct BridgeConfig {
     /// How often the instance publishes its statistics report (`instadash.platform.service-stats`,
     /// the figures of that interval); zero turns reports off. At least 100 ms otherwise.
     pub stats_interval: Duration,
+    /// How many spans (messages sent and deliveries handled) the instance keeps in memory to
+    /// answer the trace view ([`crate::span_log`]); the oldest go first. Zero turns the log off
+    /// (the instance still answers, with nothing). At most
+    /// [`MAX_TRACE_BUFFER`](crate::span_log::MAX_TRACE_BUFFER); 176 bytes per span.
+    pub trace_buffer: usize,
 }
 
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -137,6 +146,7 @@ impl BridgeConfig {
             dedup_window: 100_000,
             max_message_bytes: 1024 * 1024,
             stats_interval: Duration::from_secs(5),
+            trace_buffer: 20_000,
         }
     }
 
@@ -208,6 +218,9 @@ impl BridgeConfig {
         if let Some(every) = args.stats_interval_ms.or(file.stats_interval_ms) {
             config.stats_interval = ms(every);
         }
+        if let Some(spans) = args.trace_buffer.or(file.trace_buffer) {
+            config.trace_buffer = spans;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -240,6 +253,9 @@ impl BridgeConfig {
         }
         if !self.stats_interval.is_zero() && self.stats_interval < Duration::from_millis(100) {
             return invalid("stats_interval_ms", "0 (off) or at least 100");
+        }
+        if self.trace_buffer > crate::span_log::MAX_TRACE_BUFFER {
+            return invalid("trace_buffer", "at most 1000000 spans (0: off)");
         }
         if self.retry.attempts == 0 {
             return invalid("retry_attempts", "must be at least 1 (the first delivery)");
@@ -304,6 +320,7 @@ impl std::fmt::Debug for BridgeConfig {
             .field("dedup_window", &self.dedup_window)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("stats_interval", &self.stats_interval)
+            .field("trace_buffer", &self.trace_buffer)
             .finish()
     }
 }
@@ -319,7 +336,7 @@ mod tests {
         writeln!(
             file,
             "service = \"from-file\"\nprefetch = 7\nconfirm_window = 9\nretry_attempts = 5\n\
-             stats_interval_ms = 2000"
+             stats_interval_ms = 2000\ntrace_buffer = 500"
         )
         .expect("write");
         let args = BridgeArgs {
@@ -333,12 +350,16 @@ mod tests {
         assert_eq!(config.confirm_window, 9, "file wins over default");
         assert_eq!(config.retry.attempts, 5);
         assert_eq!(config.stats_interval, Duration::from_secs(2));
+        assert_eq!(config.trace_buffer, 500);
         let args = BridgeArgs {
             stats_interval_ms: Some(0),
+            trace_buffer: Some(0),
             ..args
         };
         let config = BridgeConfig::resolve(&args, "fallback").expect("valid");
         assert_eq!(config.stats_interval, Duration::ZERO, "flag wins, 0 is off");
+        assert_eq!(config.trace_buffer, 0, "flag wins, 0 is off");
+        assert_eq!(BridgeConfig::new("svc").trace_buffer, 20_000);
         assert_eq!(
             BridgeConfig::new("svc").stats_interval,
             Duration::from_secs(5)
@@ -371,6 +392,13 @@ mod tests {
         };
         let err = BridgeConfig::resolve(&args, "svc").unwrap_err().to_string();
         assert!(err.contains("stats_interval_ms"), "{err}");
+
+        let args = BridgeArgs {
+            trace_buffer: Some(crate::span_log::MAX_TRACE_BUFFER + 1),
+            ..Default::default()
+        };
+        let err = BridgeConfig::resolve(&args, "svc").unwrap_err().to_string();
+        assert!(err.contains("trace_buffer"), "{err}");
 
         let args = BridgeArgs {
             service: Some("has space".into()),

@@ -28,9 +28,10 @@ use crate::error::BridgeError;
 use crate::link::{Link, LinkedChannel};
 use crate::message::{Payload, Rejection};
 use crate::outbox::Outbox;
+use crate::span_log::{Destination, SpanOutcome};
 use crate::stats::{Counter, Outcome, Stats};
 use crate::topology::{self, QueueFamily};
-use crate::trace_context;
+use crate::trace_context::{self, SpanIds};
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -85,6 +86,8 @@ pub(crate) struct ConsumerSpec {
 /// Everything a worker needs, shared by the workers of one subscription.
 pub(crate) struct Consumer {
     pub spec: ConsumerSpec,
+    /// The queue's name, shared by the span log's records of its deliveries.
+    pub queue: Arc<str>,
     pub link: Link,
     pub outbox: Outbox,
     pub retry: RetryPolicy,
@@ -345,6 +348,9 @@ impl Unacked {
 /// delivery is acknowledged after success, moved to retry or dead letter, or given back.
 async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
     consumer.stats.count(Counter::Delivered);
+    let spans = &consumer.outbox.spans;
+    // When it arrived, for the span log (the clock is not read when the log is off).
+    let arrived_us = spans.enabled().then(crate::span_log::now_us);
     let size = delivery.data.len();
     if size > consumer.max_message_bytes {
         let rejection = rejection(
@@ -365,10 +371,16 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
             return reject(consumer, delivery, &rejection).await;
         }
     };
+    // A delivery that never reaches a handler, as the span log keeps it.
+    let unhandled = |envelope: &Envelope| {
+        let ids = arrived_us.map(|_| SpanIds::of(&trace_context::incoming(envelope)));
+        ids.and_then(|ids| spans.received(ids, envelope, None, &consumer.queue, arrived_us))
+    };
     let key = EventKey::of(&envelope.id);
     if consumer.seen(&key) {
         debug!(id = %envelope.id, "duplicate delivery skipped");
         consumer.stats.count(Counter::Duplicate);
+        spans.handled(unhandled(&envelope), SpanOutcome::Duplicate, None);
         return Settle::Ack;
     }
     let Some((&kind, route)) = consumer.spec.routes.get_key_value(envelope.kind.as_str()) else {
@@ -377,7 +389,10 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
             "type",
             format!("no handler for `{}` on this queue", envelope.kind),
         );
-        return reject(consumer, delivery, &rejection).await;
+        let arrival = unhandled(&envelope);
+        let settle = reject(consumer, delivery, &rejection).await;
+        spans.handled(arrival, fate(&settle, SpanOutcome::Rejected), None);
+        return settle;
     };
     let attempt =
         envelope::header_u32(delivery.properties.headers().as_ref(), header::ATTEMPT).unwrap_or(0);
@@ -390,6 +405,13 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
             .unwrap_or_else(|| envelope.id.clone())
     });
     let span = trace_context::incoming(&envelope);
+    let arrival = spans.received(
+        SpanIds::of(&span),
+        &envelope,
+        Some(kind),
+        &consumer.queue,
+        arrived_us,
+    );
     let _running = consumer.stats.running();
     let cells = consumer.stats.traffic.handler(kind);
     cells.delivered(body.len());
@@ -402,7 +424,7 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
         redelivered: delivery.redelivered,
         attempt,
     });
-    let result = trace_context::scope(span, async {
+    let (result, took) = trace_context::scope(span, async {
         let result = AssertUnwindSafe(call)
             .catch_unwind()
             .await
@@ -412,9 +434,10 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
             Err(Failure::Handler(_)) => Outcome::Failed,
             Err(Failure::Rejected(_)) => Outcome::Rejected,
         };
-        cells.finished(outcome, started.elapsed());
+        let took = started.elapsed();
+        cells.finished(outcome, took);
         // Replies are made inside the trace scope so they continue the request's trace.
-        match (&result, reply_to.zip(correlation.as_deref())) {
+        let replied = match (&result, reply_to.zip(correlation.as_deref())) {
             (Ok(Handled::Reply { kind, payload }), Some((reply_to, correlation))) => {
                 reply(consumer, reply_to, correlation, kind, payload.clone(), None).await
             }
@@ -440,37 +463,53 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
                 .await
             }
             _ => true,
-        }
-        .then_some(result)
+        };
+        (replied.then_some(result), took)
     })
     .await;
     let Some(result) = result else {
+        spans.handled(arrival, SpanOutcome::Failed, Some(took));
         return Settle::Requeue;
     };
-    match result {
+    let (settle, outcome) = match result {
         Ok(_) => {
             consumer.remember(key);
             consumer.stats.count(Counter::Handled);
-            Settle::Ack
+            (Settle::Ack, SpanOutcome::Handled)
         }
         // A rejected request is answered, and dead-lettered too: its sender broke the contract.
-        Err(Failure::Rejected(rejection)) => reject(consumer, delivery, &rejection).await,
-        Err(Failure::Handler(_)) if route.answers => Settle::Ack,
+        Err(Failure::Rejected(rejection)) => (
+            reject(consumer, delivery, &rejection).await,
+            SpanOutcome::Rejected,
+        ),
+        Err(Failure::Handler(_)) if route.answers => (Settle::Ack, SpanOutcome::Failed),
         Err(Failure::Handler(error)) => {
             let attempts = consumer.retry.attempts;
             if attempt + 1 < attempts {
                 debug!(attempt, %error, "handler failed; retrying later");
                 consumer.stats.count(Counter::Retried);
-                retry(consumer, delivery, attempt + 1, &error).await
+                let settle = retry(consumer, delivery, attempt + 1, &error).await;
+                (settle, SpanOutcome::Retried)
             } else {
                 let failed = rejection(
                     &format!("handler failed {attempts} times"),
                     "handler",
                     error,
                 );
-                dead_letter(consumer, delivery, &failed, attempt + 1).await
+                let settle = dead_letter(consumer, delivery, &failed, attempt + 1).await;
+                (settle, SpanOutcome::DeadLettered)
             }
         }
+    };
+    spans.handled(arrival, fate(&settle, outcome), Some(took));
+    settle
+}
+
+/// A delivery's outcome for the span log: `failed` if it was given back to the broker instead.
+fn fate(settle: &Settle, outcome: SpanOutcome) -> SpanOutcome {
+    match settle {
+        Settle::Ack => outcome,
+        Settle::Requeue => SpanOutcome::Failed,
     }
 }
 
@@ -515,7 +554,7 @@ async fn reply(
     error: Option<&String>,
 ) -> bool {
     let outbox = &consumer.outbox;
-    let mut envelope = outbox.envelope(kind, None);
+    let mut envelope = outbox.envelope(kind, None, Destination::Reply);
     envelope.correlation_id = Some(correlation.to_owned());
     let bytes = envelope.describe(payload);
     let size = bytes.len();

@@ -10,6 +10,9 @@
 //!
 //! Traffic per instance is a heartbeat per interval, plus one announcement per directory that
 //! starts; it does not grow with the number of instances. Only directories receive it all.
+//!
+//! The presence queue also takes the trace view's questions (`instadash.platform.trace-query`),
+//! which every instance answers from its span log ([`crate::span_log`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,7 @@ use crate::link::{Link, LinkState};
 use crate::message::{Message, RawPayload};
 use crate::outbox::Outbox;
 use crate::process::Process;
+use crate::span_log::{self, TraceQuery};
 use crate::topology::EVENTS;
 
 // ---- on the wire (schemas/platform/*.schema.json) ---------------------------------------------
@@ -378,7 +382,37 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// Keeps this instance present: holds its presence queue (answering directory pings there),
+/// What arrived on the presence queue.
+enum Asked {
+    /// A directory's ping (or anything else not a trace query): announce again.
+    Ping,
+    Trace(TraceQuery),
+    /// A trace query that cannot be read: ignored.
+    Unreadable,
+}
+
+impl Asked {
+    fn read(delivery: &lapin::message::Delivery) -> Self {
+        let Ok((envelope, body)) = Envelope::from_delivery(&delivery.properties, &delivery.data)
+        else {
+            return Asked::Ping;
+        };
+        if envelope.kind != TraceQuery::TYPE {
+            return Asked::Ping;
+        }
+        let headers = delivery.properties.headers().as_ref();
+        match TraceQuery::decode(&RawPayload::new(&envelope, &body, headers)) {
+            Ok(query) => Asked::Trace(query),
+            Err(rejection) => {
+                debug!(%rejection, "unreadable trace query ignored");
+                Asked::Unreadable
+            }
+        }
+    }
+}
+
+/// Keeps this instance present: holds its presence queue (answering directory pings and trace
+/// queries there),
 /// announces itself when it starts, when its offers change and after a reconnect, and sends a
 /// heartbeat every interval. Ends with `stop`.
 pub(crate) async fn keep_present(
@@ -412,16 +446,18 @@ pub(crate) async fn keep_present(
             channel
                 .queue_declare(queue.as_str().into(), exclusive, FieldTable::default())
                 .await?;
-            let key = format!("{}.#", DirectoryPing::TYPE);
-            channel
-                .queue_bind(
-                    queue.as_str().into(),
-                    EVENTS.into(),
-                    key.into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
+            // Directories' pings, and the trace view's questions (told apart by their type).
+            for kind in [DirectoryPing::TYPE, TraceQuery::TYPE] {
+                channel
+                    .queue_bind(
+                        queue.as_str().into(),
+                        EVENTS.into(),
+                        format!("{kind}.#").into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
             let pings = channel
                 .basic_consume(
                     queue.as_str().into(),
@@ -453,8 +489,15 @@ pub(crate) async fn keep_present(
         announce().await;
         loop {
             tokio::select! {
-                ping = pings.next() => match ping {
-                    Some(Ok(_)) => announce().await,
+                asked = pings.next() => match asked {
+                    Some(Ok(delivery)) => match Asked::read(&delivery) {
+                        Asked::Ping => announce().await,
+                        Asked::Trace(query) => {
+                            span_log::answer(&outbox, &presence.service, &presence.instance, &query)
+                                .await;
+                        }
+                        Asked::Unreadable => {}
+                    },
                     Some(Err(error)) => {
                         if link.wait_for_recovery(&channel, error).await.is_err() {
                             break;

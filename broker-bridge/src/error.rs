@@ -85,6 +85,11 @@ pub enum BridgeError {
     },
     #[error("{0}")]
     Setup(String),
+    /// A message the bridge sends on its own behalf (e.g. a trace query) could not be sent.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("`{0}` is not a trace id (32 lowercase hex digits, not all zero)")]
+    InvalidTraceId(String),
 }
 
 impl BridgeError {

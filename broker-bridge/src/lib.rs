@@ -13,7 +13,9 @@
 //! persistent and confirmed, consumed with a prefetch, acknowledged after its handler succeeded,
 //! retried and dead-lettered with a reason, and never lost across reconnects. Every instance
 //! announces itself and heartbeats ([`discovery`]), and publishes its statistics per interval
-//! ([`service_stats`]; [`Bridge::stats_report`] in the process). See ARCHITECTURE.md.
+//! ([`service_stats`]; [`Bridge::stats_report`] in the process). Each keeps the spans of what it
+//! sent and handled and answers an operator's trace view from them ([`span_log`];
+//! [`Bridge::ask_trace`]). See ARCHITECTURE.md.
 
 mod bridge;
 pub mod config;
@@ -31,6 +33,7 @@ mod publisher;
 mod rpc;
 pub mod service_stats;
 pub mod shutdown;
+pub mod span_log;
 mod stats;
 mod subscription;
 pub mod topology;
@@ -57,6 +60,7 @@ pub use link::LinkState;
 pub use message::{Incoming, Message, Payload, RawPayload, Rejection};
 pub use publisher::Receipt;
 pub use service_stats::ServiceStats;
+pub use span_log::{TraceSpans, TraceTarget};
 pub use stats::StatsSnapshot;
 pub use subscription::Subscription;
 pub use topology::QueueKind;

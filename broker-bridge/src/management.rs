@@ -116,7 +116,6 @@ impl Management {
     }
 }
 
-/// Percent-encodes a path segment (vhost and queue names contain `/` and `.`).
 /// `base` with its vhost replaced by `vhost`.
 pub fn with_vhost(base: &str, vhost: &str) -> anyhow::Result<String> {
     let (scheme, rest) = base.split_once("://").context("AMQP_URL needs a scheme")?;
@@ -133,7 +132,8 @@ pub fn with_vhost(base: &str, vhost: &str) -> anyhow::Result<String> {
     Ok(url)
 }
 
-pub(crate) fn enc(segment: &str) -> String {
+/// Percent-encodes a path segment (vhost and queue names contain `/` and `.`).
+pub fn enc(segment: &str) -> String {
     segment
         .bytes()
         .map(|b| match b {

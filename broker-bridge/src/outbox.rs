@@ -11,6 +11,7 @@ use crate::envelope::Envelope;
 use crate::error::PublishError;
 use crate::message::{self, Message};
 use crate::publisher::{Outgoing, Properties, Publisher, Receipt};
+use crate::span_log::{Destination, SpanLog};
 use crate::stats::{Counter, Stats};
 use crate::trace_context;
 
@@ -27,21 +28,32 @@ pub(crate) struct Outbox {
     /// What this instance announces; every type it sends is among its offers.
     pub presence: Arc<Presence>,
     pub stats: Arc<Stats>,
+    /// The spans of what this instance sends and handles, for the trace view.
+    pub spans: Arc<SpanLog>,
 }
 
 impl Outbox {
     /// A fresh envelope for `kind`, continuing the trace of the message being handled, if any.
-    pub(crate) fn envelope(&self, kind: &str, subject: Option<String>) -> Envelope {
+    /// Its new span is recorded in the span log as a publish to `to`.
+    pub(crate) fn envelope(
+        &self,
+        kind: &'static str,
+        subject: Option<String>,
+        to: Destination<'_>,
+    ) -> Envelope {
         let mut envelope = Envelope::new(kind, self.source.as_str());
         envelope.subject = subject;
-        trace_context::stamp(&mut envelope);
+        let span = trace_context::stamp(&mut envelope);
+        self.spans.published(span, &envelope, kind, to);
         envelope
     }
 
-    /// Encodes `message` (checking it against its contract) and makes its envelope.
+    /// Encodes `message` (checking it against its contract) and makes its envelope, bound for
+    /// `to`.
     pub(crate) fn prepare<M: Message>(
         &self,
         message: &M,
+        to: Destination<'_>,
     ) -> Result<(Envelope, Vec<u8>), PublishError> {
         let payload = message
             .encode()
@@ -55,18 +67,25 @@ impl Outbox {
                 limit: self.max_message_bytes,
             });
         }
-        let mut envelope = self.envelope(M::TYPE, message.subject());
+        let mut envelope = self.envelope(M::TYPE, message.subject(), to);
         let bytes = envelope.describe(payload);
         Ok((envelope, bytes))
     }
 
+    /// Sends `message` to `exchange` under `routing_key` (on the events exchange, always
+    /// `<type>.<subject>`).
     pub(crate) async fn send<M: Message>(
         &self,
         message: &M,
-        exchange: &str,
+        exchange: &'static str,
         routing_key: String,
     ) -> Result<Receipt, PublishError> {
-        let (envelope, payload) = self.prepare(message)?;
+        let to = if exchange == crate::topology::EVENTS {
+            Destination::Event
+        } else {
+            Destination::To(exchange, &routing_key)
+        };
+        let (envelope, payload) = self.prepare(message, to)?;
         self.presence.offer(Offer::Produces, M::TYPE, M::VERSION);
         self.stats.count(Counter::Published);
         self.stats.traffic.sent(M::TYPE, payload.len());
@@ -83,8 +102,9 @@ impl Outbox {
 
     /// Publishes an event that may have no subscriber at all (discovery's own messages): not
     /// `mandatory`, so nobody listening is not an error.
+    /// Not recorded in the span log.
     pub(crate) async fn broadcast<M: Message>(&self, message: &M) -> Result<Receipt, PublishError> {
-        let (envelope, payload) = self.prepare(message)?;
+        let (envelope, payload) = self.prepare(message, Destination::Untraced)?;
         let routing_key = message::routing_key(M::TYPE, envelope.subject.as_deref());
         self.publisher
             .publish(Outgoing {

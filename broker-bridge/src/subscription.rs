@@ -149,6 +149,7 @@ impl Subscription {
         };
         consumer::log_started(&spec);
         let consumer = Arc::new(Consumer {
+            queue: Arc::from(spec.family.name.as_str()),
             spec,
             link,
             outbox,

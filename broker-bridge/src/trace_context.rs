@@ -38,11 +38,38 @@ pub(crate) fn incoming(envelope: &Envelope) -> SpanContext {
     }
 }
 
+/// The ids of a span as the span log keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SpanIds {
+    pub trace_id: u128,
+    pub span_id: u64,
+    /// The span of the message being handled when this one was made; 0 for none (an all-zero span
+    /// id is invalid in W3C trace context, so it never names a real span).
+    pub parent_span_id: u64,
+}
+
+impl SpanIds {
+    /// The ids of `span`, without a parent.
+    pub(crate) fn of(span: &SpanContext) -> Self {
+        Self {
+            trace_id: u128::from_be_bytes(span.trace_id().to_bytes()),
+            span_id: u64::from_be_bytes(span.span_id().to_bytes()),
+            parent_span_id: 0,
+        }
+    }
+}
+
 /// Fills `traceparent`/`tracestate` of an outgoing envelope: a new span, child of the message being
-/// handled when there is one, else the root of a new trace.
-pub(crate) fn stamp(envelope: &mut Envelope) {
+/// handled when there is one, else the root of a new trace. Returns the new span's ids.
+pub(crate) fn stamp(envelope: &mut Envelope) -> SpanIds {
     let parent = current();
     let span = new_span(parent.as_ref());
+    let ids = SpanIds {
+        parent_span_id: parent
+            .as_ref()
+            .map_or(0, |p| u64::from_be_bytes(p.span_id().to_bytes())),
+        ..SpanIds::of(&span)
+    };
     // The W3C format the propagator writes, formatted directly: this runs for every message sent.
     envelope.traceparent = Some(format!(
         "00-{}-{}-{:02x}",
@@ -52,6 +79,7 @@ pub(crate) fn stamp(envelope: &mut Envelope) {
     ));
     let state = span.trace_state().header();
     envelope.tracestate = (!state.is_empty()).then_some(state);
+    ids
 }
 
 fn new_span(parent: Option<&SpanContext>) -> SpanContext {
@@ -110,12 +138,27 @@ mod tests {
         );
         assert!(extracted.is_remote());
 
-        let child = scope(incoming(&root), async {
+        let root_ids = SpanIds::of(&incoming(&root));
+        let (child, child_ids) = scope(incoming(&root), async {
             let mut child = Envelope::new("t.v1", "/b/1");
-            stamp(&mut child);
-            child
+            let ids = stamp(&mut child);
+            (child, ids)
         })
         .await;
+        // The ids the span log keeps are those on the wire.
+        assert_eq!(child_ids.trace_id, root_ids.trace_id);
+        assert_eq!(child_ids.parent_span_id, root_ids.span_id);
+        assert_eq!(
+            child_ids,
+            SpanIds {
+                parent_span_id: root_ids.span_id,
+                ..SpanIds::of(&incoming(&child))
+            }
+        );
+        assert_eq!(
+            trace_id(&root_parent),
+            Some(format!("{:032x}", root_ids.trace_id).as_str())
+        );
         let child_parent = child.traceparent.expect("stamped");
         assert_eq!(trace_id(&child_parent), trace_id(&root_parent));
         assert_ne!(child_parent, root_parent, "a new span id for each hop");

@@ -190,6 +190,8 @@ bindings![
     platform::service_goodbye::v1::ServiceGoodbye,
     platform::directory_ping::v1::DirectoryPing,
     platform::service_stats::v1::ServiceStats,
+    platform::trace_query::v1::TraceQuery,
+    platform::trace_spans::v1::TraceSpans,
 ];
 
 /// Every binding in the crate.

@@ -426,3 +426,124 @@ fn the_bridges_statistics_report_follows_its_schema() {
         assert_eq!(again, report);
     }
 }
+
+/// The trace view's messages are the bridge's own types too (every instance answers queries from
+/// its span log): both kinds of span, every optional field present and absent, must be what the
+/// schemas and the bindings describe; a query must name a trace or an event.
+#[test]
+fn the_bridges_trace_messages_follow_their_schemas() {
+    use broker_bridge::span_log::{Span, SpanKind, SpanOutcome, TraceQuery, TraceSpans};
+    use instadash_schemas::platform::{
+        trace_query::v1 as query_binding, trace_spans::v1 as binding,
+    };
+
+    let errors_of = |kind: &str, value: &serde_json::Value| -> Vec<String> {
+        json_validator(kind, 1)
+            .unwrap()
+            .iter_errors(value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect()
+    };
+
+    assert_eq!(
+        TraceQuery::TYPE,
+        <query_binding::TraceQuery as Message>::TYPE
+    );
+    let event = "01a2014c-efe3-7651-8879-74c559175d3c";
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    for (trace_id, event_id) in [
+        (None, Some(event)),
+        (Some(trace), None),
+        (Some(trace), Some(event)),
+    ] {
+        let query = TraceQuery {
+            query_id: "01a2014c-f1d2-7c3e-9a51-3c0d8e2b4f61".into(),
+            trace_id: trace_id.map(str::to_owned),
+            event_id: event_id.map(str::to_owned),
+        };
+        let value = serde_json::to_value(&query).unwrap();
+        let errors = errors_of(TraceQuery::TYPE, &value);
+        assert!(errors.is_empty(), "{errors:?} in {value}");
+        let decoded: query_binding::TraceQuery = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&decoded).unwrap(), value);
+        assert_eq!(serde_json::from_value::<TraceQuery>(value).unwrap(), query);
+    }
+    let neither = TraceQuery {
+        query_id: "q".into(),
+        trace_id: None,
+        event_id: None,
+    };
+    let value = serde_json::to_value(&neither).unwrap();
+    assert!(!errors_of(TraceQuery::TYPE, &value).is_empty(), "{value}");
+    let bad_trace = serde_json::json!({"query_id": "q", "trace_id": "4BF92F35"});
+    assert!(!errors_of(TraceQuery::TYPE, &bad_trace).is_empty());
+
+    let publish = Span {
+        kind: SpanKind::Publish,
+        trace_id: trace.into(),
+        span_id: "b7ad6b7169203331".into(),
+        parent_span_id: Some("00f067aa0ba902b7".into()),
+        event_id: "01a2014c-efe9-7e0f-b2a4-0c9d1f7e6a55".into(),
+        type_: "instadash.alert.raised".into(),
+        subject: Some("car-0042".into()),
+        at_us: 1_793_693_730_252_361,
+        duration_us: None,
+        queue: None,
+        exchange: Some(String::new()),
+        routing_key: Some("amq.rabbitmq.reply-to".into()),
+        outcome: None,
+    };
+    let handle = |outcome| Span {
+        kind: SpanKind::Handle,
+        trace_id: trace.into(),
+        span_id: "00f067aa0ba902b7".into(),
+        parent_span_id: None,
+        event_id: "not-a-uuid-42".into(),
+        type_: "instadash.vehicle.position".into(),
+        subject: None,
+        at_us: 1_793_693_730_252_310,
+        duration_us: (outcome != SpanOutcome::Duplicate).then_some(84),
+        queue: Some("instadash.events.alerts".into()),
+        exchange: None,
+        routing_key: None,
+        outcome: Some(outcome),
+    };
+    let outcomes = [
+        SpanOutcome::Handled,
+        SpanOutcome::Failed,
+        SpanOutcome::Retried,
+        SpanOutcome::DeadLettered,
+        SpanOutcome::Rejected,
+        SpanOutcome::Duplicate,
+    ];
+    let mut spans = vec![publish];
+    spans.extend(outcomes.map(handle));
+    let mut answer = TraceSpans {
+        query_id: "01a2014c-f1d2-7c3e-9a51-3c0d8e2b4f61".into(),
+        service: "alerts".into(),
+        instance: "01a2014c-e0a1-7b22-8c40-5d1e2f3a4b5c".into(),
+        spans,
+        buffer_spans: 20_000,
+        oldest_us: Some(1_793_693_635_250_000),
+        truncated: true,
+    };
+    assert_eq!(TraceSpans::TYPE, <binding::TraceSpans as Message>::TYPE);
+    assert_eq!(answer.subject().as_deref(), Some("alerts"));
+    for full in [true, false] {
+        if !full {
+            answer.spans.clear();
+            answer.oldest_us = None;
+            answer.truncated = false;
+            answer.buffer_spans = 0;
+        }
+        let value = serde_json::to_value(&answer).unwrap();
+        let errors = errors_of(TraceSpans::TYPE, &value);
+        assert!(errors.is_empty(), "{errors:?} in {value}");
+        let decoded: binding::TraceSpans = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&decoded).unwrap(), value);
+        let again: TraceSpans = serde_json::from_value(value).unwrap();
+        assert_eq!(again, answer);
+    }
+    let kebab = serde_json::to_value(SpanOutcome::DeadLettered).unwrap();
+    assert_eq!(kebab, "dead-lettered");
+}

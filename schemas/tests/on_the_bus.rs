@@ -499,3 +499,96 @@ async fn the_bridges_statistics_reports_pass_the_contract() {
         bridge.shutdown().await.unwrap();
     }
 }
+
+/// The bridge answers trace queries with a type of its own too: a query sent with the contract's
+/// binding reaches every instance, and their answers, received with the binding (validated on
+/// receipt), pass the schema, spans included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridges_trace_answers_pass_the_contract() {
+    use instadash_schemas::platform::trace_query::v1::TraceQuery;
+    use instadash_schemas::platform::trace_spans::v1::{SpanKind, SpanOutcome, TraceSpans};
+    let vhost = TestVhost::create().await.unwrap();
+    let monitor = vhost.connect("monitor").await.unwrap();
+    let answers = Arc::new(Received::<TraceSpans>::new());
+    let sink = answers.clone();
+    monitor
+        .subscribe("monitor")
+        .on(move |m: Incoming<TraceSpans>| {
+            sink.push(m.data);
+            async { Ok(()) }
+        })
+        .start()
+        .await
+        .unwrap();
+    let tracker = vhost.connect("tracker").await.unwrap();
+    let fixes = Arc::new(Received::<Envelope>::new());
+    let seen = fixes.clone();
+    tracker
+        .subscribe("tracker")
+        .on(move |m: Incoming<v2::Position>| {
+            seen.push(m.envelope);
+            async { Ok(()) }
+        })
+        .start()
+        .await
+        .unwrap();
+    let car = vhost.connect("simulator").await.unwrap();
+    let directory = monitor.directory().await.unwrap();
+    wait_until("every instance present", WAIT, || {
+        directory.instances().len() == 3
+    })
+    .await
+    .unwrap();
+    car.publish(&position_v2("car-1", None))
+        .await
+        .unwrap()
+        .confirmed()
+        .await
+        .unwrap();
+    let fix = fixes.next(WAIT).await.unwrap();
+    wait_until("the fix handled", WAIT, || tracker.stats().handled == 1)
+        .await
+        .unwrap();
+
+    let query = TraceQuery {
+        query_id: "q-1".into(),
+        trace_id: None,
+        event_id: Some(fix.id.clone()),
+    };
+    monitor
+        .publish(&query)
+        .await
+        .unwrap()
+        .confirmed()
+        .await
+        .unwrap();
+    let mut by_service = BTreeMap::new();
+    while by_service.len() < 3 {
+        let answer = answers.next(WAIT).await.unwrap();
+        assert_eq!(answer.query_id, "q-1");
+        by_service.insert(answer.service.clone(), answer);
+    }
+    assert!(by_service["monitor"].spans.is_empty());
+    let published = &by_service["simulator"].spans;
+    assert_eq!(published.len(), 1, "{published:#?}");
+    assert_eq!(published[0].kind, SpanKind::Publish);
+    assert_eq!(published[0].subject.as_deref(), Some("car-1"));
+    let handled = &by_service["tracker"].spans;
+    assert_eq!(handled.len(), 1, "{handled:#?}");
+    assert_eq!(
+        (
+            handled[0].kind,
+            handled[0].outcome,
+            handled[0].event_id.as_str()
+        ),
+        (
+            SpanKind::Handle,
+            Some(SpanOutcome::Handled),
+            fix.id.as_str()
+        )
+    );
+    assert_eq!(handled[0].span_id, published[0].span_id);
+    for bridge in [car, tracker, monitor] {
+        bridge.shutdown().await.unwrap();
+    }
+}

@@ -1,11 +1,14 @@
-//! `instadash.platform.*`: discovery (announce, heartbeat, goodbye, directory ping) and
-//! statistics, sent by every service about itself. The subject is the service name.
+//! `instadash.platform.*`: discovery (announce, heartbeat, goodbye, directory ping), statistics
+//! and the trace view (query, spans), sent by every service about itself. The subject is the
+//! service name.
 
 pub mod directory_ping;
 pub mod service_announced;
 pub mod service_goodbye;
 pub mod service_heartbeat;
 pub mod service_stats;
+pub mod trace_query;
+pub mod trace_spans;
 
 // The discovery messages' parts are the bridge's own types (it sends them), so the contract and
 // the bridge cannot drift apart.

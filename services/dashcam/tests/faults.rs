@@ -1,29 +1,26 @@
 //! The work queue under faults, with clip workers as separate OS processes killed with SIGKILL:
 //! a worker dies holding jobs, and a job kills every worker that takes it.
 //!
-//! A worker process is this test binary run again with `--ignored --exact child_worker` and its
-//! settings in the environment: a `DashcamService` in the workers role with one worker, on its
-//! own connection, over a [`CountingStore`] that logs the start and end of every put, with its
-//! pid, to a file all workers share. It says `READY` once it consumes, and stops gracefully when
-//! its stdin closes, printing its stats.
+//! A worker process is the `clip_worker` example (`examples/clip_worker.rs`), built once per test
+//! process with its settings in the environment: a `DashcamService` in the workers role with one
+//! worker, on its own connection, over a [`CountingStore`] that logs the start and end of every
+//! put, with its pid, to a file all workers share. It says `READY` once it consumes, and stops
+//! gracefully when its stdin closes, printing its stats.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Arc;
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::LazyLock;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use broker_bridge::testing::TestVhost;
-use broker_bridge::{Bridge, BridgeConfig, topology};
-use instadash_dashcam::{
-    DashcamOptions, DashcamService, DashcamStats, DirectoryStore, ObjectKey, ObjectStore, Role,
-    WORK_QUEUE,
-};
+use broker_bridge::{Bridge, topology};
+use instadash_dashcam::{DashcamStats, DirectoryStore, ObjectKey, WORK_QUEUE};
 use instadash_schemas::Message;
 use instadash_schemas::dashcam::fetch_clip::v1::FetchClip;
 use support::*;
@@ -39,51 +36,19 @@ const ENV_HANG: &str = "DASHCAM_CHILD_HANG";
 const READY: &str = "DASHCAM-CHILD READY";
 const STATS: &str = "DASHCAM-CHILD STATS ";
 
-/// The worker process. Does nothing unless started by a test below.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a worker process for the fault tests, started by them"]
-async fn child_worker() -> anyhow::Result<()> {
-    let Ok(amqp_url) = std::env::var(ENV_AMQP_URL) else {
-        return Ok(());
-    };
-    // Only ever inside a test's own vhost: never declare queues on a real one.
-    anyhow::ensure!(
-        amqp_url.contains("instadash-test-"),
-        "the worker process runs in a test vhost only"
-    );
-    let var = |name: &str| std::env::var(name).with_context(|| format!("{name} not set"));
-    let store_root = PathBuf::from(var(ENV_STORE)?);
-    let mut config = BridgeConfig::new("dashcam");
-    config.amqp_url = amqp_url;
-    config.prefetch = var(ENV_PREFETCH)?.parse()?;
-    // The retry delay is the retry queue's TTL, fixed when the queue is first declared: every
-    // instance must use the one the test's own bridges use, or its declaration is refused.
-    config.retry.delay = Duration::from_millis(var(ENV_RETRY_DELAY_MS)?.parse()?);
-    let inner: Arc<dyn ObjectStore> = if std::env::var(ENV_HANG).is_ok() {
-        Arc::new(HangingStore)
-    } else {
-        Arc::new(DirectoryStore::open(&store_root)?)
-    };
-    let store = Arc::new(CountingStore::logging_to(
-        inner,
-        Path::new(&var(ENV_PUT_LOG)?),
-    )?);
-    let options = DashcamOptions {
-        role: Role::Workers,
-        workers: 1,
-        store_root,
-        chunk_bytes: var(ENV_CHUNK)?.parse()?,
-        ..DashcamOptions::default()
-    };
-    let service =
-        DashcamService::start_with_store(Bridge::connect(config).await?, options, store).await?;
-    println!("{READY}");
-    // Until the test closes our stdin (or dies, which closes it too).
-    tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await??;
-    let stats = service.stats();
-    service.stop().await?;
-    println!("{STATS}{}", serde_json::to_string(&stats)?);
-    Ok(())
+/// The worker program, built once per test process (a no-op when it is up to date).
+static CLIP_WORKER: LazyLock<anyhow::Result<escargot::CargoRun>> = LazyLock::new(|| {
+    escargot::CargoBuild::new()
+        .package("instadash-dashcam")
+        .example("clip_worker")
+        .run()
+        .context("building the clip_worker example")
+});
+
+async fn clip_worker() -> anyhow::Result<&'static escargot::CargoRun> {
+    tokio::task::spawn_blocking(|| LazyLock::force(&CLIP_WORKER).as_ref())
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
 }
 
 /// What a worker process needs to know.
@@ -107,10 +72,8 @@ struct WorkerProcess {
 impl WorkerProcess {
     /// Starts one and waits until it consumes.
     async fn start(setup: &WorkerSetup) -> anyhow::Result<Self> {
-        let mut command = Command::new(std::env::current_exe()?);
+        let mut command = clip_worker().await?.command();
         command
-            .args(["--exact", "child_worker", "--ignored", "--nocapture"])
-            .args(["--test-threads", "1"])
             .env(ENV_AMQP_URL, &setup.amqp_url)
             .env(ENV_STORE, &setup.store)
             .env(ENV_PUT_LOG, &setup.put_log)
@@ -154,11 +117,8 @@ impl WorkerProcess {
         let deadline = Instant::now() + timeout;
         loop {
             match self.lines.try_recv() {
-                // The test harness may have written on the same line before us.
-                Ok(line) => match line.find(prefix) {
-                    Some(at) => return Ok(line[at..].to_owned()),
-                    None => continue,
-                },
+                Ok(line) if line.starts_with(prefix) => return Ok(line),
+                Ok(_) => continue,
                 Err(TryRecvError::Disconnected) => {
                     anyhow::bail!("worker {} ended without `{prefix}`", self.pid())
                 }

@@ -9,6 +9,7 @@ mod run;
 mod schema;
 mod services;
 mod simulate;
+mod top;
 mod up;
 
 use std::process::ExitCode;
@@ -34,7 +35,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The fleet demo: every service in one process plus the simulator, with a live summary.
-    Up(up::UpArgs),
+    Up(Box<up::UpArgs>),
     /// Run one service alone, as a container would (`instadash run tracker`).
     Run(run::RunArgs),
     /// Run only the simulator (virtual cars) against any broker.
@@ -49,6 +50,8 @@ enum Command {
     Dlq(dlq::DlqArgs),
     /// Service instances on the bus: who, which version, what they offer, whether they are live.
     Services(services::ServicesArgs),
+    /// Live terminal dashboard of queues, services and operator alerts (reads the monitor's API).
+    Top(top::TopArgs),
 }
 
 impl Command {
@@ -65,6 +68,8 @@ impl Command {
             | Command::Simulate(_) => "warn",
             // A service alone says what it does, as services in containers do.
             Command::Run(_) => "info",
+            // Nothing may draw over the full-screen dashboard (RUST_LOG still overrides).
+            Command::Top(_) => "off",
         }
     }
 }
@@ -74,7 +79,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_logging(cli.command.default_log_filter(), cli.log_json);
     match cli.command {
-        Command::Up(args) => up::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Up(args) => up::run(*args).await.map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Simulate(args) => simulate::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
@@ -82,6 +87,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Schema(args) => schema::run(args),
         Command::Dlq(args) => dlq::run(args).await,
         Command::Services(args) => services::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Top(args) => top::run(args).await,
     }
 }
 

@@ -8,6 +8,8 @@ use instadash_alerts::cli::AlertArgs;
 use instadash_alerts::service::AlertService;
 use instadash_dashcam::cli::DashcamArgs;
 use instadash_dashcam::service::{CLIP_WORKER_PREFETCH, DashcamService};
+use instadash_monitor::cli::MonitorArgs;
+use instadash_monitor::service::Monitor;
 use instadash_tracker::cli::TrackerArgs;
 use instadash_tracker::service::Tracker;
 use instadash_trips::cli::TripArgs;
@@ -61,6 +63,13 @@ enum Service {
         #[command(flatten)]
         dashcam: DashcamArgs,
     },
+    /// The operators' view: the web dashboard, operator alerts, Prometheus `/metrics`.
+    Monitor {
+        #[command(flatten)]
+        bridge: BridgeArgs,
+        #[command(flatten)]
+        monitor: MonitorArgs,
+    },
     /// Virtual cars emitting telemetry (the same as `instadash simulate`).
     Simulator(SimulateArgs),
 }
@@ -110,6 +119,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .context("connecting to the broker")?;
             let service = DashcamService::start(bridge, options).await?;
             until_signal("dashcam").await;
+            service.stop().await
+        }
+        Service::Monitor { bridge, monitor } => {
+            let options = monitor.options()?;
+            let service = Monitor::start(connect(&bridge, "monitor").await?, options).await?;
+            info!("dashboard on http://{}/", service.addr());
+            until_signal("monitor").await;
             service.stop().await
         }
         Service::Simulator(args) => simulate::run(args).await,

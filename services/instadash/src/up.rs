@@ -11,6 +11,8 @@ use instadash_alerts::cli::AlertArgs;
 use instadash_alerts::service::AlertService;
 use instadash_dashcam::cli::DashcamArgs;
 use instadash_dashcam::service::{CLIP_WORKER_PREFETCH, DashcamService};
+use instadash_monitor::cli::MonitorArgs;
+use instadash_monitor::service::Monitor;
 use instadash_schemas::alert::list_active::v1::ListActive;
 use instadash_schemas::vehicle::VehicleStatus;
 use instadash_simulator::cli::SimulatorArgs;
@@ -38,6 +40,8 @@ pub struct UpArgs {
     #[command(flatten)]
     dashcam: DashcamArgs,
     #[command(flatten)]
+    monitor: MonitorArgs,
+    #[command(flatten)]
     simulator: SimulatorArgs,
     /// Stop after this many seconds (default: at Ctrl-C).
     #[arg(long)]
@@ -53,6 +57,7 @@ struct Services {
     alerts: AlertService,
     trips: TripService,
     dashcam: DashcamService,
+    monitor: Monitor,
 }
 
 impl Services {
@@ -61,11 +66,12 @@ impl Services {
     /// `speedup` is the simulator's: event time runs that much faster than the wall clock.
     async fn start(args: &UpArgs, base: &BridgeConfig, speedup: f64) -> anyhow::Result<Services> {
         let data_dir = &args.data.data_dir;
-        let (tracker_options, alert_options, mut trip_options, dashcam_options) = (
+        let (tracker_options, alert_options, mut trip_options, dashcam_options, monitor_options) = (
             args.tracker.options(data_dir)?,
             args.alerts.options(data_dir)?,
             args.trips.options(data_dir)?,
             args.dashcam.options(data_dir)?,
+            args.monitor.options()?,
         );
         trip_options.time_scale = speedup;
         let tracker_bus = match connect(base, "tracker").await {
@@ -86,6 +92,7 @@ impl Services {
                 config.prefetch = config.prefetch.min(CLIP_WORKER_PREFETCH);
                 DashcamService::start(connect(&config, "dashcam").await?, dashcam_options).await?
             },
+            monitor: Monitor::start(connect(base, "monitor").await?, monitor_options).await?,
         })
     }
 
@@ -117,6 +124,7 @@ impl Services {
     }
 
     async fn stop(self) -> anyhow::Result<()> {
+        self.monitor.stop().await?;
         self.dashcam.stop().await?;
         self.trips.stop().await?;
         self.alerts.stop().await?;
@@ -137,7 +145,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     println!("instadash up: broker {}", base.redacted_url());
     println!(
-        "  services: tracker, alerts, trips, dashcam (state in {})",
+        "  services: tracker, alerts, trips, dashcam, monitor (state in {})",
         args.data.data_dir.display()
     );
     println!(
@@ -145,10 +153,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         prepared.seed, prepared.seed
     );
     println!(
-        "  look: `instadash services` lists the instances; the RabbitMQ management UI is on http://127.0.0.1:15672"
-    );
-    println!(
-        "  (the web dashboard comes with the monitor service; until then, the live summary below)"
+        "  look: the dashboard is on http://{}/ (`instadash top` in a terminal); `instadash services` lists the instances",
+        services.monitor.addr()
     );
     println!("  Ctrl-C stops everything gracefully.");
 
@@ -184,6 +190,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 async fn connect(base: &BridgeConfig, service: &str) -> anyhow::Result<Bridge> {
     let mut config = base.clone();
     config.service = service.to_owned();
+    // Each service is an instance of its own, as if it were its own process.
+    config.instance = uuid::Uuid::now_v7();
     Bridge::connect(config)
         .await
         .with_context(|| format!("connecting {service} to the broker"))
