@@ -447,15 +447,21 @@ async fn scan_dead_letters(shared: Arc<Shared>, stop: CancellationToken) {
 }
 
 /// At start: what the tracker and the alerts service already know (vehicles that are parked and
-/// silent, alerts raised before the monitor came). Retries until both answered.
+/// silent, alerts raised before the monitor came). Asks each once the directory lists it live, until both answered.
 async fn learn_current_picture(shared: Arc<Shared>, stop: CancellationToken) {
     const ASK_TIMEOUT: Duration = Duration::from_secs(10);
     let (mut vehicles_known, mut alerts_known) = (false, false);
     while !(vehicles_known && alerts_known) {
-        if !vehicles_known {
+        // Only services the directory lists as live are asked: the others have no one to answer.
+        let live = |name: &str| {
+            shared.overview().services.iter().any(|s| {
+                s.name == name && s.instances.iter().any(|i| i.health == crate::api::Health::Live)
+            })
+        };
+        if !vehicles_known && live("tracker") {
             vehicles_known = ask_vehicles(&shared, ASK_TIMEOUT).await;
         }
-        if !alerts_known {
+        if !alerts_known && live("alerts") {
             let asked = shared
                 .bridge
                 .request::<_, ListActiveReply>(
@@ -482,7 +488,7 @@ async fn learn_current_picture(shared: Arc<Shared>, stop: CancellationToken) {
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
             () = stop.cancelled() => return,
         }
     }

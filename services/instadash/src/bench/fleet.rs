@@ -65,11 +65,11 @@ pub struct FleetArgs {
 
 /// One process's share of the machine over the measured window.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-struct Usage {
+pub(super) struct Usage {
     /// Percent of one core.
-    cpu_pct: f64,
+    pub(super) cpu_pct: f64,
     /// Largest resident memory seen.
-    rss_mb: f64,
+    pub(super) rss_mb: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -242,17 +242,17 @@ async fn wait_until_subscribed(bridge: &Bridge, services: &[&str]) -> anyhow::Re
 }
 
 /// A virtual host for one run, deleted when dropped.
-struct RunVhost {
+pub(super) struct RunVhost {
     api: Management,
     name: String,
-    amqp_url: String,
+    pub(super) amqp_url: String,
 }
 
 impl RunVhost {
-    async fn create(args: &FleetArgs) -> anyhow::Result<Self> {
-        let api = Management::new(&args.management_url)?;
+    pub(super) async fn create(amqp_url: &str, management_url: &str) -> anyhow::Result<Self> {
+        let api = Management::new(management_url)?;
         let name = format!("instadash-bench-{}", uuid::Uuid::new_v4().simple());
-        let amqp_url = with_vhost(&args.amqp_url, &name)?;
+        let amqp_url = with_vhost(amqp_url, &name)?;
         let (client, vhost) = (api.clone(), name.clone());
         tokio::task::spawn_blocking(move || client.create_vhost(&vhost))
             .await?
@@ -276,14 +276,14 @@ impl Drop for RunVhost {
 }
 
 /// CPU time and peak memory of one process over the measured window.
-struct Watched {
+pub(super) struct Watched {
     process: Process,
     cpu_at_start: Option<Duration>,
     peak_rss: u64,
 }
 
 impl Watched {
-    fn new(process: Process) -> Self {
+    pub(super) fn new(process: Process) -> Self {
         Self {
             process,
             cpu_at_start: None,
@@ -291,18 +291,18 @@ impl Watched {
         }
     }
 
-    fn start(&mut self) {
+    pub(super) fn start(&mut self) {
         self.cpu_at_start = self.process.cpu_time();
         self.peak_rss = 0;
     }
 
-    fn sample(&mut self) {
+    pub(super) fn sample(&mut self) {
         if let Some(rss) = self.process.rss_bytes() {
             self.peak_rss = self.peak_rss.max(rss);
         }
     }
 
-    fn usage(&self, window: Duration) -> Option<Usage> {
+    pub(super) fn usage(&self, window: Duration) -> Option<Usage> {
         let used = self.process.cpu_time()?.checked_sub(self.cpu_at_start?)?;
         Some(Usage {
             cpu_pct: 100.0 * used.as_secs_f64() / window.as_secs_f64(),
@@ -312,7 +312,7 @@ impl Watched {
 }
 
 async fn measure(args: &FleetArgs, cars: usize) -> anyhow::Result<FleetRun> {
-    let vhost = RunVhost::create(args).await?;
+    let vhost = RunVhost::create(&args.amqp_url, &args.management_url).await?;
     let mut config = BridgeConfig::new("tracker");
     config.amqp_url = vhost.amqp_url.clone();
     let bridge = Bridge::connect(config)
@@ -364,7 +364,7 @@ async fn measure(args: &FleetArgs, cars: usize) -> anyhow::Result<FleetRun> {
         Watched::new(Process::Pid(others[2].1)),
     ];
     let mut broker = find_broker().map(Watched::new);
-    let bar = bar(args, cars, total);
+    let bar = bar(args.json, cars, total);
     let queue = topology::group_queue("tracker");
     let started = Instant::now();
     let mut measuring: Option<(Instant, u64)> = None;
@@ -491,7 +491,7 @@ fn backlog_slope(samples: &[(f64, u64)]) -> f64 {
 }
 
 /// The local broker: the `beam.smp` process of the `rabbitmq` user (the Debian service).
-fn find_broker() -> Option<Process> {
+pub(super) fn find_broker() -> Option<Process> {
     let rabbitmq_uid = std::fs::read_to_string("/etc/passwd")
         .ok()?
         .lines()
@@ -517,8 +517,8 @@ fn find_broker() -> Option<Process> {
         })
 }
 
-fn bar(args: &FleetArgs, cars: usize, total: Duration) -> ProgressBar {
-    let target = if !args.json && std::io::stderr().is_terminal() {
+pub(super) fn bar(json: bool, cars: usize, total: Duration) -> ProgressBar {
+    let target = if !json && std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
     } else {
         ProgressDrawTarget::hidden()
@@ -533,7 +533,7 @@ fn bar(args: &FleetArgs, cars: usize, total: Duration) -> ProgressBar {
     bar
 }
 
-fn round1(value: f64) -> f64 {
+pub(super) fn round1(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }
 

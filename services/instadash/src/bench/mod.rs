@@ -3,6 +3,7 @@
 
 mod broker;
 mod fleet;
+mod monitor;
 
 use clap::{Args, Subcommand};
 
@@ -19,11 +20,14 @@ enum BenchTarget {
     /// The whole fleet pipeline (simulator → broker → tracker) at a given fleet size, or the
     /// largest fleet this machine sustains (`--find-max`).
     Fleet(fleet::FleetArgs),
+    /// The monitor at a fleet size: its CPU and memory, and how quickly a change reaches the page.
+    Monitor(monitor::MonitorArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.target {
         BenchTarget::Broker(args) => broker::run(args).await,
         BenchTarget::Fleet(args) => fleet::run(args).await,
+        BenchTarget::Monitor(args) => monitor::run(args).await,
     }
 }
