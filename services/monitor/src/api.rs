@@ -186,6 +186,17 @@ pub enum OperatorAlertKind {
     BrokerUnreachable,
 }
 
+impl OperatorAlertKind {
+    pub const ALL: [OperatorAlertKind; 6] = [
+        OperatorAlertKind::NoConsumer,
+        OperatorAlertKind::GrowingBacklog,
+        OperatorAlertKind::BrokerAlarm,
+        OperatorAlertKind::NoLiveInstance,
+        OperatorAlertKind::DeadLetterFilling,
+        OperatorAlertKind::BrokerUnreachable,
+    ];
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OperatorAlert {
     pub kind: OperatorAlertKind,

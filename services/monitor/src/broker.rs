@@ -5,29 +5,17 @@
 use broker_bridge::management::Management;
 use serde::Deserialize;
 
-use crate::api::BrokerView;
+use crate::api::{BrokerView, QueueView};
+use crate::queues::classify;
 
 /// One poll of the management API.
 #[derive(Debug, Clone, Default)]
 pub struct BrokerSample {
     pub broker: BrokerView,
-    pub queues: Vec<QueueSample>,
+    /// Every queue's figures at this poll (no history: `QueueBook` keeps that).
+    pub queues: Vec<QueueView>,
     /// Exchange → queues bound to it (only exchange-to-queue bindings of our vhost).
     pub bindings: Vec<(String, String)>,
-}
-
-/// A queue's figures at one poll.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct QueueSample {
-    pub name: String,
-    pub queue_type: String,
-    pub ready: u64,
-    pub unacked: u64,
-    pub consumers: u64,
-    pub publish_per_s: f64,
-    pub deliver_per_s: f64,
-    pub ack_per_s: f64,
-    pub redeliver_per_s: f64,
 }
 
 /// Polls one vhost. Blocking (the management client is): run it on a blocking thread.
@@ -90,8 +78,11 @@ fn try_poll(api: &Management, vhost: &str) -> anyhow::Result<BrokerSample> {
         .into_iter()
         .map(|q| {
             let stats = q.message_stats.unwrap_or_default();
-            QueueSample {
+            let (kind, owner) = classify(&q.name);
+            QueueView {
                 name: q.name,
+                kind,
+                owner,
                 queue_type: q.r#type.unwrap_or_else(|| "classic".to_owned()),
                 ready: q.messages_ready,
                 unacked: q.messages_unacknowledged,
@@ -100,6 +91,7 @@ fn try_poll(api: &Management, vhost: &str) -> anyhow::Result<BrokerSample> {
                 deliver_per_s: stats.deliver_get_details.rate,
                 ack_per_s: stats.ack_details.rate,
                 redeliver_per_s: stats.redeliver_details.rate,
+                ..QueueView::default()
             }
         })
         .collect();

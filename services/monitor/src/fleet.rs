@@ -109,23 +109,24 @@ impl FleetView {
         dot.last_seen_ms = dot.last_seen_ms.max(state.last_seen_ms.map_or(0, ms));
     }
 
-    /// An alert raised; returns the feed entry to push to pages.
+    /// An alert raised (`event_id`: its `alert.raised` event); returns the feed entry for pages.
     pub fn raised(&mut self, alert: &AlertRaised, event_id: &str) -> AlertEntry {
-        let entry = AlertEntry {
+        let active = ActiveAlert {
             alert_id: alert.alert_id.clone(),
             vehicle_id: alert.vehicle_id.clone(),
-            alert_type: word(&alert.alert_type),
-            severity: word(&alert.severity),
+            alert_type: alert.alert_type,
+            severity: alert.severity,
+            raised_at_ms: alert.raised_at_ms,
             message: alert.message.clone(),
-            raised_ms: ms(alert.raised_at_ms),
-            event_id: event_id.to_owned(),
-            ..AlertEntry::default()
+            acknowledged_by: None,
+            acknowledged_at_ms: None,
         };
-        self.upsert(entry)
+        self.active(&active, event_id)
     }
 
-    /// An alert still active at start (from the alerts service).
-    pub fn active(&mut self, alert: &ActiveAlert) -> AlertEntry {
+    /// An active alert as the alerts service tells it (at start, or answering an acknowledgement);
+    /// `event_id` empty when not known.
+    pub fn active(&mut self, alert: &ActiveAlert, event_id: &str) -> AlertEntry {
         let entry = AlertEntry {
             alert_id: alert.alert_id.clone(),
             vehicle_id: alert.vehicle_id.clone(),
@@ -135,7 +136,8 @@ impl FleetView {
             raised_ms: ms(alert.raised_at_ms),
             acknowledged_by: alert.acknowledged_by.clone(),
             acknowledged_ms: alert.acknowledged_at_ms.map(ms),
-            ..AlertEntry::default()
+            event_id: event_id.to_owned(),
+            cleared_ms: None,
         };
         self.upsert(entry)
     }

@@ -192,7 +192,7 @@ async fn acknowledge(
     {
         Ok(reply) => {
             let alert = reply.alert.as_ref().map(|active| {
-                let entry = shared.fleet().active(active);
+                let entry = shared.fleet().active(active, "");
                 shared.tell("alert", &entry);
                 entry
             });

@@ -100,7 +100,7 @@ pub fn overview(
     }
     gauge!("instadash_broker_reachable").set(if view.broker.reachable { 1.0 } else { 0.0 });
     gauge!("instadash_broker_alarms").set(view.broker.alarms.len() as f64);
-    for kind in KINDS {
+    for kind in crate::api::OperatorAlertKind::ALL {
         let n = view
             .operator_alerts
             .iter()
@@ -120,15 +120,3 @@ pub fn operator_alert_raised(kind: crate::api::OperatorAlertKind) {
     counter!("instadash_operator_alerts_raised_total", "kind" => crate::fleet::word(&kind))
         .increment(1);
 }
-
-const KINDS: [crate::api::OperatorAlertKind; 6] = {
-    use crate::api::OperatorAlertKind::*;
-    [
-        NoConsumer,
-        GrowingBacklog,
-        BrokerAlarm,
-        NoLiveInstance,
-        DeadLetterFilling,
-        BrokerUnreachable,
-    ]
-};

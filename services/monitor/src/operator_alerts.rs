@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::api::{BrokerView, Health, OperatorAlert, OperatorAlertKind, QueueKind, ServiceView};
-use crate::queues::{QueueBook, classify, is_consumed};
+use crate::queues::{QueueBook, is_consumed};
 
 /// Thresholds of the rules.
 #[derive(Debug, Clone)]
@@ -190,7 +190,7 @@ impl OperatorAlerts {
         let window_start = now.saturating_sub(self.config.backlog_window.as_millis() as u64);
         let mut dead_letter_queues = Vec::new();
         for queue in seen.queues.views() {
-            let (kind, _) = classify(&queue.name);
+            let kind = queue.kind;
             if kind == QueueKind::DeadLetter {
                 dead_letter_queues.push((queue.name.clone(), queue.ready + queue.unacked));
             }

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::api::{QueueKind, QueueView};
-use crate::broker::QueueSample;
 
 /// Polls kept per queue.
 pub const HISTORY: usize = 60;
@@ -44,7 +43,7 @@ pub fn is_consumed(kind: QueueKind) -> bool {
 
 #[derive(Debug, Default)]
 struct Tracked {
-    last: QueueSample,
+    last: QueueView,
     /// (time ms, ready + unacked, publish/s), oldest first.
     history: VecDeque<(u64, u64, f64)>,
 }
@@ -57,7 +56,7 @@ pub struct QueueBook {
 
 impl QueueBook {
     /// Takes one poll; queues no longer listed are forgotten.
-    pub fn record(&mut self, now_ms: u64, samples: &[QueueSample]) {
+    pub fn record(&mut self, now_ms: u64, samples: &[QueueView]) {
         self.queues
             .retain(|name, _| samples.iter().any(|s| &s.name == name));
         for sample in samples {
@@ -88,24 +87,10 @@ impl QueueBook {
     pub fn views(&self) -> Vec<QueueView> {
         self.queues
             .values()
-            .map(|t| {
-                let s = &t.last;
-                let (kind, owner) = classify(&s.name);
-                QueueView {
-                    name: s.name.clone(),
-                    kind,
-                    owner,
-                    queue_type: s.queue_type.clone(),
-                    ready: s.ready,
-                    unacked: s.unacked,
-                    consumers: s.consumers,
-                    publish_per_s: s.publish_per_s,
-                    deliver_per_s: s.deliver_per_s,
-                    ack_per_s: s.ack_per_s,
-                    redeliver_per_s: s.redeliver_per_s,
-                    depth_history: t.history.iter().map(|h| h.1).collect(),
-                    rate_history: t.history.iter().map(|h| h.2).collect(),
-                }
+            .map(|t| QueueView {
+                depth_history: t.history.iter().map(|h| h.1).collect(),
+                rate_history: t.history.iter().map(|h| h.2).collect(),
+                ..t.last.clone()
             })
             .collect()
     }
@@ -154,10 +139,10 @@ mod tests {
     #[test]
     fn history_is_bounded_and_forgets_deleted_queues() {
         let mut book = QueueBook::default();
-        let sample = |name: &str, ready| QueueSample {
+        let sample = |name: &str, ready| QueueView {
             name: name.into(),
             ready,
-            ..QueueSample::default()
+            ..QueueView::default()
         };
         for i in 0..(HISTORY as u64 + 5) {
             book.record(i * 1000, &[sample("a", i), sample("b", 1)]);

@@ -31,7 +31,7 @@ use crate::api::{DeadLetterView, Overview, ReasonCount};
 use crate::broker::{self, BrokerSample};
 use crate::fleet::FleetView;
 use crate::operator_alerts::{Observation, OperatorAlerts, RuleConfig};
-use crate::queues::{QueueBook, classify};
+use crate::queues::QueueBook;
 use crate::service_book::ServiceBook;
 use crate::{graph, http, metrics};
 
@@ -405,7 +405,7 @@ async fn scan_dead_letters(shared: Arc<Shared>, stop: CancellationToken) {
             .queues
             .views()
             .into_iter()
-            .filter(|q| classify(&q.name).0 == crate::api::QueueKind::DeadLetter)
+            .filter(|q| q.kind == crate::api::QueueKind::DeadLetter)
             .filter(|q| q.ready + q.unacked > 0)
             .map(|q| (q.name, q.ready + q.unacked))
             .collect();
@@ -455,7 +455,10 @@ async fn learn_current_picture(shared: Arc<Shared>, stop: CancellationToken) {
         // Only services the directory lists as live are asked: the others have no one to answer.
         let live = |name: &str| {
             shared.overview().services.iter().any(|s| {
-                s.name == name && s.instances.iter().any(|i| i.health == crate::api::Health::Live)
+                s.name == name
+                    && s.instances
+                        .iter()
+                        .any(|i| i.health == crate::api::Health::Live)
             })
         };
         if !vehicles_known && live("tracker") {
@@ -480,7 +483,7 @@ async fn learn_current_picture(shared: Arc<Shared>, stop: CancellationToken) {
                 Ok(reply) => {
                     let mut fleet = shared.fleet();
                     for alert in &reply.alerts {
-                        fleet.active(alert);
+                        fleet.active(alert, "");
                     }
                     alerts_known = true;
                 }

@@ -1,6 +1,5 @@
 use super::*;
-use crate::api::InstanceView;
-use crate::broker::QueueSample;
+use crate::api::{InstanceView, QueueView};
 
 struct World {
     rules: OperatorAlerts,
@@ -35,11 +34,12 @@ impl World {
         self.now_ms += 2_000;
         let samples: Vec<_> = queues
             .iter()
-            .map(|(name, ready, consumers)| QueueSample {
+            .map(|(name, ready, consumers)| QueueView {
                 name: (*name).into(),
+                kind: crate::queues::classify(name).0,
                 ready: *ready,
                 consumers: *consumers,
-                ..QueueSample::default()
+                ..QueueView::default()
             })
             .collect();
         self.queues.record(self.now_ms, &samples);
