@@ -373,8 +373,9 @@ async fn handle(consumer: &Consumer, delivery: &Delivery) -> Settle {
     };
     // A delivery that never reaches a handler, as the span log keeps it.
     let unhandled = |envelope: &Envelope| {
-        let ids = arrived_us.map(|_| SpanIds::of(&trace_context::incoming(envelope)));
-        ids.and_then(|ids| spans.received(ids, envelope, None, &consumer.queue, arrived_us))
+        arrived_us?;
+        let ids = SpanIds::of(&trace_context::incoming(envelope));
+        spans.received(ids, envelope, None, &consumer.queue, arrived_us)
     };
     let key = EventKey::of(&envelope.id);
     if consumer.seen(&key) {

@@ -244,7 +244,7 @@ async fn wait_until_subscribed(bridge: &Bridge, services: &[&str]) -> anyhow::Re
 /// A virtual host for one run, deleted when dropped.
 pub(super) struct RunVhost {
     api: Management,
-    name: String,
+    pub(super) name: String,
     pub(super) amqp_url: String,
 }
 

@@ -4,9 +4,10 @@
 //! is the page: it follows the dashboard's server-sent events as a browser does.
 //!
 //! Measured: the monitor's CPU and peak memory; how quickly a change reaches the page — for every
-//! vehicle in every `vehicles` batch, from the fix's time (stamped by the simulator when it sends
-//! it) to the batch's arrival, which includes the monitor's batching (500 ms); the events' volume;
-//! and what a page's first load of `/api/fleet` costs.
+//! vehicle in every `vehicles` batch, from the fix's time (the simulator's schedule) to the batch's
+//! arrival, which includes the monitor's batching (500 ms) and any lag of the simulator behind its
+//! schedule (reported apart, with the monitor queue's deepest backlog, to tell who was slow); the
+//! events' volume; and what a page's first load of `/api/fleet` costs.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -14,11 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use broker_bridge::management::DEFAULT_MANAGEMENT_URL;
+use broker_bridge::management::{DEFAULT_MANAGEMENT_URL, Management};
 use broker_bridge::process::Process;
 use clap::Args;
 use hdrhistogram::Histogram;
 use instadash_monitor::api::{Overview, VehicleBatch};
+use instadash_simulator::service::Progress;
 use serde::Serialize;
 
 use super::fleet::{RunVhost, Usage, Watched, bar, find_broker, round1};
@@ -49,8 +51,15 @@ pub struct MonitorArgs {
 struct MonitorRun {
     cars: usize,
     duration_s: f64,
+    /// Messages the simulator published per second.
+    published_per_s: f64,
+    /// How far behind its schedule the simulator was at worst, ms: a fix is that late before it
+    /// is even sent (the broker or the machine cannot carry the fleet).
+    simulator_max_behind_ms: i64,
     /// Messages the monitor consumed per second (its own statistics report).
     monitor_in_per_s: f64,
+    /// The monitor's queue at its deepest (ready + unacked): the monitor falling behind.
+    monitor_max_backlog: u64,
     monitor: Usage,
     broker: Option<Usage>,
     /// From a fix's time to the page receiving it, ms.
@@ -85,9 +94,12 @@ pub async fn run(args: MonitorArgs) -> anyhow::Result<()> {
 
 fn report(run: &MonitorRun) {
     println!(
-        "{:>6} cars: monitor {:.0} msg/s in, CPU {:.1} % of a core, peak RSS {:.1} MB · change → page p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms · {:.1} batches/s of {:.0} vehicles, {:.0} kB/s of events · first load /api/fleet {:.0} kB in {:.0} ms",
+        "{:>6} cars: simulator {:.0} msg/s out (at worst {} ms behind) · monitor {:.0} msg/s in (queue at most {}), CPU {:.1} % of a core, peak RSS {:.1} MB · change → page p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms · {:.1} batches/s of {:.0} vehicles, {:.0} kB/s of events · first load /api/fleet {:.0} kB in {:.0} ms",
         run.cars,
+        run.published_per_s,
+        run.simulator_max_behind_ms,
         run.monitor_in_per_s,
+        run.monitor_max_backlog,
         run.monitor.cpu_pct,
         run.monitor.rss_mb,
         run.change_to_page_p50_ms,
@@ -144,16 +156,19 @@ async fn measure(args: &MonitorArgs, cars: usize) -> anyhow::Result<MonitorRun> 
     let warmup = Duration::from_secs_f64(args.warmup);
     let window = Duration::from_secs_f64(args.duration);
     let total = warmup + window;
-    let mut simulator = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["simulate", "--cars", &cars.to_string(), "--seed", "1"])
+    let simulator = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["simulate", "--json", "--cars", &cars.to_string(), "--seed", "1"])
         .args(["--duration-s", &format!("{:.3}", total.as_secs_f64())])
         .env("AMQP_URL", &vhost.amqp_url)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .context("starting the simulator")?;
+    let queue = broker_bridge::topology::group_queue("monitor");
+    let api = Management::new(&args.management_url)?;
+    let mut max_backlog = 0;
 
     let mut watched = Watched::new(Process::Pid(monitor_pid));
     let mut broker = find_broker().map(Watched::new);
@@ -173,6 +188,14 @@ async fn measure(args: &MonitorArgs, cars: usize) -> anyhow::Result<MonitorRun> 
         if measured_from.is_some() {
             watched.sample();
             broker.iter_mut().for_each(Watched::sample);
+            let (api, vhost) = (api.clone(), vhost.name.clone());
+            let queues = tokio::task::spawn_blocking(move || api.queues(&vhost)).await?;
+            let depth = queues
+                .iter()
+                .flatten()
+                .find(|q| q.name == queue)
+                .map_or(0, |q| q.messages);
+            max_backlog = max_backlog.max(depth);
         }
     }
     let measured = measured_from.context("the run ended before measuring")?.elapsed();
@@ -189,7 +212,9 @@ async fn measure(args: &MonitorArgs, cars: usize) -> anyhow::Result<MonitorRun> 
         .find(|s| s.name == "monitor")
         .map_or(0.0, |s| s.in_per_s);
 
-    let _ = simulator.wait().await;
+    let output = simulator.wait_with_output().await.context("waiting for the simulator")?;
+    let progress: Progress =
+        serde_json::from_slice(&output.stdout).context("reading the simulator's final figures")?;
     let _ = monitor.start_kill();
     let _ = monitor.wait().await;
     // The event stream ends with the monitor.
@@ -206,7 +231,10 @@ async fn measure(args: &MonitorArgs, cars: usize) -> anyhow::Result<MonitorRun> 
     Ok(MonitorRun {
         cars,
         duration_s: round1(seconds),
+        published_per_s: round1(progress.published as f64 / total.as_secs_f64()),
+        simulator_max_behind_ms: progress.max_behind_ms,
         monitor_in_per_s: round1(monitor_in_per_s),
+        monitor_max_backlog: max_backlog,
         monitor: usage,
         broker,
         change_to_page_p50_ms: ms(0.5),
