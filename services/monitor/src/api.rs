@@ -78,6 +78,16 @@ pub enum QueueKind {
     Other,
 }
 
+impl QueueKind {
+    /// Queues a consumer should be attached to (so "no consumer" and "growing backlog" apply).
+    pub fn wants_consumer(self) -> bool {
+        matches!(
+            self,
+            QueueKind::Subscription | QueueKind::Inbox | QueueKind::Work
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct QueueView {
     pub name: String,

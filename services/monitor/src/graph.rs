@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use instadash_schemas::catalog::Catalog;
 
 use crate::api::{Graph, GraphEdge, GraphNode, QueueKind, QueueView, ServiceView};
-use crate::queues::is_consumed;
 
 pub fn build(
     services: &[ServiceView],
@@ -56,7 +55,7 @@ pub fn build(
 
     let consumed: BTreeMap<&str, &QueueView> = queues
         .iter()
-        .filter(|q| is_consumed(q.kind))
+        .filter(|q| q.kind.wants_consumer())
         .map(|q| (q.name.as_str(), q))
         .collect();
     for (exchange, queue) in bindings {

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::api::{BrokerView, Health, OperatorAlert, OperatorAlertKind, QueueKind, ServiceView};
-use crate::queues::{QueueBook, is_consumed};
+use crate::queues::QueueBook;
 
 /// Thresholds of the rules.
 #[derive(Debug, Clone)]
@@ -194,7 +194,7 @@ impl OperatorAlerts {
             if kind == QueueKind::DeadLetter {
                 dead_letter_queues.push((queue.name.clone(), queue.ready + queue.unacked));
             }
-            if !is_consumed(kind) {
+            if !kind.wants_consumer() {
                 continue;
             }
             if queue.consumers == 0 {

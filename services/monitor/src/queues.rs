@@ -33,14 +33,6 @@ pub fn classify(name: &str) -> (QueueKind, Option<String>) {
     }
 }
 
-/// Queues a consumer should be attached to, so "no consumer" and "growing backlog" apply.
-pub fn is_consumed(kind: QueueKind) -> bool {
-    matches!(
-        kind,
-        QueueKind::Subscription | QueueKind::Inbox | QueueKind::Work
-    )
-}
-
 #[derive(Debug, Default)]
 struct Tracked {
     last: QueueView,

@@ -28,7 +28,11 @@ use super::fleet::{RunVhost, Usage, Watched, bar, find_broker, round1};
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
     /// Broker URL; the run uses a virtual host of its own on this broker.
-    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
     amqp_url: String,
     /// The management API (the run's virtual host, and the monitor's broker figures).
     #[arg(long, env = "RABBITMQ_MANAGEMENT_URL", default_value = DEFAULT_MANAGEMENT_URL)]
@@ -112,7 +116,10 @@ fn report(run: &MonitorRun) {
         run.fleet_ms,
     );
     if let Some(broker) = run.broker {
-        println!("        broker CPU {:.1} %, RSS {:.0} MB", broker.cpu_pct, broker.rss_mb);
+        println!(
+            "        broker CPU {:.1} %, RSS {:.0} MB",
+            broker.cpu_pct, broker.rss_mb
+        );
     }
 }
 
@@ -157,7 +164,14 @@ async fn measure(args: &MonitorArgs, cars: usize) -> anyhow::Result<MonitorRun> 
     let window = Duration::from_secs_f64(args.duration);
     let total = warmup + window;
     let simulator = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["simulate", "--json", "--cars", &cars.to_string(), "--seed", "1"])
+        .args([
+            "simulate",
+            "--json",
+            "--cars",
+            &cars.to_string(),
+            "--seed",
+            "1",
+        ])
         .args(["--duration-s", &format!("{:.3}", total.as_secs_f64())])
         .env("AMQP_URL", &vhost.amqp_url)
         .env("RUST_LOG", "warn")
@@ -198,21 +212,27 @@ async fn measure(args: &MonitorArgs, cars: usize) -> anyhow::Result<MonitorRun> 
             max_backlog = max_backlog.max(depth);
         }
     }
-    let measured = measured_from.context("the run ended before measuring")?.elapsed();
+    let measured = measured_from
+        .context("the run ended before measuring")?
+        .elapsed();
     seen.lock().expect("not poisoned").measuring = false;
     let usage = watched.usage(measured).unwrap_or_default();
     let broker = broker.and_then(|b| b.usage(measured));
     bar.finish_and_clear();
 
     let (fleet_bytes, fleet_time) = timed_get(&format!("{base}/api/fleet")).await?;
-    let overview: Overview = serde_json::from_slice(&timed_get(&format!("{base}/api/overview")).await?.0)?;
+    let overview: Overview =
+        serde_json::from_slice(&timed_get(&format!("{base}/api/overview")).await?.0)?;
     let monitor_in_per_s = overview
         .services
         .iter()
         .find(|s| s.name == "monitor")
         .map_or(0.0, |s| s.in_per_s);
 
-    let output = simulator.wait_with_output().await.context("waiting for the simulator")?;
+    let output = simulator
+        .wait_with_output()
+        .await
+        .context("waiting for the simulator")?;
     let progress: Progress =
         serde_json::from_slice(&output.stdout).context("reading the simulator's final figures")?;
     let _ = monitor.start_kill();
@@ -294,7 +314,9 @@ fn now_ms() -> u64 {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 async fn timed_get(url: &str) -> anyhow::Result<(Vec<u8>, Duration)> {

@@ -33,14 +33,6 @@ pub enum AlertLevel {
     Yellow,
 }
 
-/// Whether the queue is one that someone should consume (not a retry or dead-letter queue).
-fn wants_consumer(kind: QueueKind) -> bool {
-    matches!(
-        kind,
-        QueueKind::Subscription | QueueKind::Inbox | QueueKind::Work
-    )
-}
-
 /// Whether the depth rose over the last few polls and is not falling now.
 fn growing(history: &[u64]) -> bool {
     let recent = &history[history.len().saturating_sub(5)..];
@@ -62,7 +54,7 @@ fn queue_state(q: &QueueView, o: &Overview) -> QueueState {
         .min();
     if let Some(level) = worst_alert {
         QueueState::Alert(level)
-    } else if wants_consumer(q.kind) && q.consumers == 0 {
+    } else if q.kind.wants_consumer() && q.consumers == 0 {
         QueueState::NoConsumer
     } else if growing(&q.depth_history) {
         QueueState::Growing
@@ -197,7 +189,7 @@ pub fn draw_queues(
                 }
                 QueueState::Fine => ("", Style::new()),
             };
-            let consumers_style = if wants_consumer(q.kind) && q.consumers == 0 {
+            let consumers_style = if q.kind.wants_consumer() && q.consumers == 0 {
                 Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
             } else {
                 Style::new()
