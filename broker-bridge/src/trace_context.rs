@@ -23,6 +23,36 @@ pub fn current() -> Option<SpanContext> {
     CURRENT.try_with(Clone::clone).ok()
 }
 
+/// The `traceparent` of the message being handled on this task, for work that publishes later,
+/// elsewhere (an outbox): pass it to [`continue_trace`] then, and the trace goes on.
+pub fn current_traceparent() -> Option<String> {
+    current().map(|span| {
+        format!(
+            "00-{}-{}-{:02x}",
+            span.trace_id(),
+            span.span_id(),
+            span.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8()
+        )
+    })
+}
+
+/// Runs `fut` in the trace of `traceparent` (from [`current_traceparent`]), as if handling that
+/// message: what it publishes are children of it. Without one (or an invalid one), `fut` runs as
+/// it is and what it publishes starts new traces.
+pub async fn continue_trace<F: Future>(traceparent: Option<&str>, fut: F) -> F::Output {
+    let carrier = Received {
+        traceparent,
+        tracestate: None,
+    };
+    let context = TraceContextPropagator::new().extract(&carrier);
+    let span = context.span().span_context().clone();
+    if span.is_valid() {
+        scope(span, fut).await
+    } else {
+        fut.await
+    }
+}
+
 /// The trace a received message belongs to; a message without a valid `traceparent` starts one.
 pub(crate) fn incoming(envelope: &Envelope) -> SpanContext {
     let carrier = Received {
@@ -162,6 +192,24 @@ mod tests {
         let child_parent = child.traceparent.expect("stamped");
         assert_eq!(trace_id(&child_parent), trace_id(&root_parent));
         assert_ne!(child_parent, root_parent, "a new span id for each hop");
+
+        // Later, from an outbox: the same trace, a child of the message that was handled.
+        let handled = scope(incoming(&root), async { current_traceparent() }).await;
+        assert_eq!(handled.as_deref(), Some(root_parent.as_str()));
+        let later = continue_trace(handled.as_deref(), async {
+            let mut later = Envelope::new("t.v1", "/c/1");
+            stamp(&mut later);
+            (later, current().map(|s| s.span_id()))
+        })
+        .await;
+        let later_parent = later.0.traceparent.expect("stamped");
+        assert_eq!(trace_id(&later_parent), trace_id(&root_parent));
+        assert_eq!(
+            later.1.map(|id| id.to_string()).as_deref(),
+            root_parent.split('-').nth(2),
+            "published as a child of the handled message"
+        );
+        assert!(current_traceparent().is_none(), "nothing handled here");
 
         let mut unrelated = Envelope::new("t.v1", "/a/1");
         stamp(&mut unrelated);

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use broker_bridge::trace_context::continue_trace;
 use broker_bridge::{Bridge, Incoming, PublishError, Receipt};
 use instadash_schemas::alert::acknowledge::v1::Acknowledge;
 use instadash_schemas::alert::acknowledge_reply::v1::AcknowledgeReply;
@@ -72,7 +73,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 struct State {
     alerts: Alerts,
     store: AlertStore,
-    unsaved: Vec<AlertEvent>,
+    /// Events not recorded yet, each with the `traceparent` of the message that caused it.
+    unsaved: Vec<(AlertEvent, Option<String>)>,
 }
 
 struct Shared {
@@ -252,9 +254,10 @@ impl Shared {
             return Ok(());
         }
         let State { store, unsaved, .. } = &mut *state;
-        unsaved.extend(events);
+        let cause = broker_bridge::trace_context::current_traceparent();
+        unsaved.extend(events.into_iter().map(|e| (e, cause.clone())));
         store
-            .record(unsaved)
+            .record_traced(unsaved.iter().map(|(e, t)| (e, t.as_deref())))
             .context("recording alert changes (they will be recorded with the next message)")?;
         unsaved.clear();
         drop(state);
@@ -323,7 +326,9 @@ enum Next {
 async fn publish_batch(bridge: &Bridge, batch: &[Pending]) -> (Vec<i64>, Next) {
     let mut sent = Vec::with_capacity(batch.len());
     for pending in batch {
-        let receipt = publish(bridge, &pending.event).await;
+        // In the trace of the message that caused it, though published later, from here.
+        let traceparent = pending.traceparent.as_deref();
+        let receipt = continue_trace(traceparent, publish(bridge, &pending.event)).await;
         let failed = receipt.is_err();
         sent.push((pending.seq, receipt));
         if failed {

@@ -44,7 +44,7 @@ pub enum StoreError {
     TooNew { found: i64 },
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS alert (
@@ -61,16 +61,22 @@ const SCHEMA: &str = "
     );
     CREATE INDEX IF NOT EXISTS alert_cleared ON alert (cleared_at_ms);
     CREATE TABLE IF NOT EXISTS outbox (
-        seq   INTEGER PRIMARY KEY AUTOINCREMENT,
-        event TEXT NOT NULL                 -- an AlertEvent, JSON
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        event       TEXT NOT NULL,          -- an AlertEvent, JSON
+        traceparent TEXT                    -- the message that caused it, so its trace goes on
     );
 ";
+
+/// Version 1 had no trace context in the outbox.
+const FROM_VERSION_1: &str = "ALTER TABLE outbox ADD COLUMN traceparent TEXT;";
 
 /// An event waiting in the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     pub seq: i64,
     pub event: AlertEvent,
+    /// The `traceparent` of the message whose handling caused it, if any.
+    pub traceparent: Option<String>,
 }
 
 /// The alerts database.
@@ -113,6 +119,9 @@ impl AlertStore {
             return Err(StoreError::TooNew { found: version });
         }
         db.execute_batch(SCHEMA)?;
+        if version == 1 {
+            db.execute_batch(FROM_VERSION_1)?;
+        }
         db.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(AlertStore { db })
     }
@@ -172,11 +181,16 @@ impl AlertStore {
 
     /// Records what the events change, and puts them in the outbox, in one transaction.
     pub fn record(&mut self, events: &[AlertEvent]) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
+        self.record_traced(events.iter().map(|event| (event, None)))
+    }
+
+    /// As [`AlertStore::record`], each event with the `traceparent` of the message that caused it.
+    pub fn record_traced<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = (&'a AlertEvent, Option<&'a str>)>,
+    ) -> Result<(), StoreError> {
         let tx = self.db.transaction()?;
-        for event in events {
+        for (event, traceparent) in events {
             match event {
                 AlertEvent::Raised(e) => {
                     let raised = serde_json::to_string(e).map_err(StoreError::Encode)?;
@@ -213,7 +227,10 @@ impl AlertStore {
                 }
             }
             let json = serde_json::to_string(event).map_err(StoreError::Encode)?;
-            tx.execute("INSERT INTO outbox (event) VALUES (?1)", params![json])?;
+            tx.execute(
+                "INSERT INTO outbox (event, traceparent) VALUES (?1, ?2)",
+                params![json, traceparent],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -223,18 +240,26 @@ impl AlertStore {
     pub fn pending(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
         let mut query = self
             .db
-            .prepare("SELECT seq, event FROM outbox ORDER BY seq LIMIT ?1")?;
+            .prepare("SELECT seq, event, traceparent FROM outbox ORDER BY seq LIMIT ?1")?;
         let rows = query.query_map(params![limit as i64], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+            ))
         })?;
         let mut pending = Vec::new();
         for row in rows {
-            let (seq, json) = row?;
+            let (seq, json, traceparent) = row?;
             let event = serde_json::from_str(&json).map_err(|source| StoreError::Corrupt {
                 what: "outbox event",
                 source,
             })?;
-            pending.push(Pending { seq, event });
+            pending.push(Pending {
+                seq,
+                event,
+                traceparent,
+            });
         }
         Ok(pending)
     }

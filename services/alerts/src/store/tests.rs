@@ -273,3 +273,32 @@ fn a_database_from_a_newer_program_is_refused() {
     let error = AlertStore::open(&path).unwrap_err();
     assert!(matches!(error, StoreError::TooNew { .. }), "{error}");
 }
+
+#[test]
+fn outbox_events_keep_the_trace_of_their_cause_also_in_a_version_1_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alerts.db");
+    let left = raised("car-1", T0);
+    {
+        // A database of the first version, with an event waiting in its outbox.
+        let db = Connection::open(&path).unwrap();
+        db.execute_batch(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);",
+        )
+        .unwrap();
+        let json = serde_json::to_string(&AlertEvent::Raised(left.clone())).unwrap();
+        db.execute("INSERT INTO outbox (event) VALUES (?1)", params![json])
+            .unwrap();
+        db.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let mut store = AlertStore::open(&path).unwrap();
+    let cause = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let caused = raised("car-2", T0 + 1);
+    store
+        .record_traced([(&AlertEvent::Raised(caused.clone()), Some(cause))])
+        .unwrap();
+    let pending = store.pending(10).unwrap();
+    let traces: Vec<_> = pending.iter().map(|p| p.traceparent.as_deref()).collect();
+    assert_eq!(traces, [None, Some(cause)]);
+    assert_eq!(pending[1].event, AlertEvent::Raised(caused));
+}
