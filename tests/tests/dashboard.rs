@@ -13,10 +13,11 @@
 //! person to look at after the run; the test prints their paths. Each run replaces them.
 
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Output, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use broker_bridge::testing::TestVhost;
+use instadash_tests::{describe, set_up, workspace_root};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
@@ -40,27 +41,12 @@ const SCREENSHOTS: [&str; 5] = [
     "trace.png",
 ];
 
-fn workspace_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the test crate lives inside the workspace")
-}
-
 /// The workspace's target directory (CARGO_TARGET_DIR when set, as cargo has it).
 fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => workspace_root().join(dir),
         None => workspace_root().join("target"),
     }
-}
-
-fn describe(command: &str, output: &Output) -> String {
-    format!(
-        "{command}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// A free port on the loopback interface (the OS's choice, released again at once).
@@ -150,25 +136,9 @@ async fn build_instadash() -> escargot::CargoRun {
 
 /// Chromium and the npm packages, set up by `scripts/browser-env` if needed; chromium's path.
 async fn browser_env() -> PathBuf {
-    let root = workspace_root();
-    let mut command = Command::new(root.join("scripts/browser-env"));
-    command.current_dir(root).stdin(Stdio::null());
-    let output = command
-        .output()
+    tokio::task::spawn_blocking(|| set_up("scripts/browser-env"))
         .await
-        .expect("scripts/browser-env can be started");
-    assert!(
-        output.status.success(),
-        "the browser environment could not be set up\n{}",
-        describe("scripts/browser-env", &output)
-    );
-    let chromium = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    assert!(
-        chromium.is_file(),
-        "scripts/browser-env printed no browser\n{}",
-        describe("scripts/browser-env", &output)
-    );
-    chromium
+        .expect("the set-up finishes")
 }
 
 #[tokio::test]

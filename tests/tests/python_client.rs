@@ -15,6 +15,7 @@ use broker_bridge::Incoming;
 use broker_bridge::testing::{Received, TestVhost, wait_until};
 use broker_bridge::trace_context::trace_id;
 use instadash_schemas::vehicle::trouble_codes::v1::TroubleCodes;
+use instadash_tests::{describe, set_up, workspace_root};
 use serde::Deserialize;
 
 const TYPE: &str = "instadash.vehicle.trouble-codes";
@@ -36,21 +37,6 @@ struct Published {
     routing_key: String,
 }
 
-fn workspace_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the test crate lives inside the workspace")
-}
-
-fn describe(command: &str, output: &Output) -> String {
-    format!(
-        "{command}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// Runs a process to completion off the runtime's threads.
 async fn run(mut command: Command) -> Output {
     let shown = format!("{command:?}");
@@ -62,22 +48,9 @@ async fn run(mut command: Command) -> Output {
 
 /// The venv's python, set up by `scripts/python-env` if needed.
 async fn python() -> PathBuf {
-    let root = workspace_root();
-    let mut command = Command::new(root.join("scripts/python-env"));
-    command.current_dir(root);
-    let output = run(command).await;
-    assert!(
-        output.status.success(),
-        "the Python environment could not be set up\n{}",
-        describe("scripts/python-env", &output)
-    );
-    let python = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    assert!(
-        python.is_file(),
-        "scripts/python-env printed no python\n{}",
-        describe("scripts/python-env", &output)
-    );
-    python
+    tokio::task::spawn_blocking(|| set_up("scripts/python-env"))
+        .await
+        .expect("the set-up finishes")
 }
 
 /// Publishes one trouble-codes event from Python and returns what it sent.

@@ -28,18 +28,25 @@ use serde::Serialize;
 /// What "sustained" means (issue: the fleet at scale).
 const MAX_P99_MS: f64 = 250.0;
 
+/// The broker a benchmark runs against; each run gets a virtual host of its own there.
 #[derive(Debug, Args)]
-pub struct FleetArgs {
+pub(super) struct BenchBroker {
     /// Broker URL; the run uses a virtual host of its own on this broker.
     #[arg(
         long,
         env = "AMQP_URL",
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
-    amqp_url: String,
+    pub(super) amqp_url: String,
     /// The management API, to create and delete the run's virtual host.
     #[arg(long, env = "RABBITMQ_MANAGEMENT_URL", default_value = DEFAULT_MANAGEMENT_URL)]
-    management_url: String,
+    pub(super) management_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    #[command(flatten)]
+    broker: BenchBroker,
     /// Fleet size (with --find-max: the first size tried).
     #[arg(long, default_value_t = 1000)]
     cars: usize,
@@ -249,10 +256,10 @@ pub(super) struct RunVhost {
 }
 
 impl RunVhost {
-    pub(super) async fn create(amqp_url: &str, management_url: &str) -> anyhow::Result<Self> {
-        let api = Management::new(management_url)?;
+    pub(super) async fn create(broker: &BenchBroker) -> anyhow::Result<Self> {
+        let api = Management::new(&broker.management_url)?;
         let name = format!("instadash-bench-{}", uuid::Uuid::new_v4().simple());
-        let amqp_url = with_vhost(amqp_url, &name)?;
+        let amqp_url = with_vhost(&broker.amqp_url, &name)?;
         let (client, vhost) = (api.clone(), name.clone());
         tokio::task::spawn_blocking(move || client.create_vhost(&vhost))
             .await?
@@ -312,7 +319,7 @@ impl Watched {
 }
 
 async fn measure(args: &FleetArgs, cars: usize) -> anyhow::Result<FleetRun> {
-    let vhost = RunVhost::create(&args.amqp_url, &args.management_url).await?;
+    let vhost = RunVhost::create(&args.broker).await?;
     let mut config = BridgeConfig::new("tracker");
     config.amqp_url = vhost.amqp_url.clone();
     let bridge = Bridge::connect(config)

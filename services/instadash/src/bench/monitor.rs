@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use broker_bridge::management::{DEFAULT_MANAGEMENT_URL, Management};
+use broker_bridge::management::Management;
 use broker_bridge::process::Process;
 use clap::Args;
 use hdrhistogram::Histogram;
@@ -23,20 +23,12 @@ use instadash_monitor::api::{Overview, VehicleBatch};
 use instadash_simulator::service::Progress;
 use serde::Serialize;
 
-use super::fleet::{RunVhost, Usage, Watched, bar, find_broker, round1};
+use super::fleet::{BenchBroker, RunVhost, Usage, Watched, bar, find_broker, round1};
 
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
-    /// Broker URL; the run uses a virtual host of its own on this broker.
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    amqp_url: String,
-    /// The management API (the run's virtual host, and the monitor's broker figures).
-    #[arg(long, env = "RABBITMQ_MANAGEMENT_URL", default_value = DEFAULT_MANAGEMENT_URL)]
-    management_url: String,
+    #[command(flatten)]
+    broker: BenchBroker,
     /// Fleet sizes, one run each.
     #[arg(long, value_delimiter = ',', default_value = "400")]
     cars: Vec<usize>,
@@ -134,13 +126,13 @@ struct PageSeen {
 }
 
 async fn measure(args: &MonitorArgs, cars: usize) -> anyhow::Result<MonitorRun> {
-    let vhost = RunVhost::create(&args.amqp_url, &args.management_url).await?;
+    let vhost = RunVhost::create(&args.broker).await?;
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let mut monitor = tokio::process::Command::new(std::env::current_exe()?)
         .args(["run", "monitor"])
         .env("AMQP_URL", &vhost.amqp_url)
-        .env("RABBITMQ_MANAGEMENT_URL", &args.management_url)
+        .env("RABBITMQ_MANAGEMENT_URL", &args.broker.management_url)
         .env("INSTADASH_MONITOR_LISTEN", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -181,7 +173,7 @@ async fn measure(args: &MonitorArgs, cars: usize) -> anyhow::Result<MonitorRun> 
         .spawn()
         .context("starting the simulator")?;
     let queue = broker_bridge::topology::group_queue("monitor");
-    let api = Management::new(&args.management_url)?;
+    let api = Management::new(&args.broker.management_url)?;
     let mut max_backlog = 0;
 
     let mut watched = Watched::new(Process::Pid(monitor_pid));
