@@ -218,12 +218,14 @@ async fn events(
     State(shared): State<Arc<Shared>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     // A page that falls behind skips what it missed (`Lagged`): the next overview and vehicle
-    // batches carry the current state again.
+    // batches carry the current state again. The stream ends when the monitor stops, so open
+    // pages do not hold up a graceful shutdown.
     let stream = BroadcastStream::new(shared.pages.subscribe()).filter_map(|event| {
         event
             .ok()
             .map(|e| Ok(Event::default().event(e.name).data(&*e.data)))
     });
+    let stream = futures_util::StreamExt::take_until(stream, shared.stop.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

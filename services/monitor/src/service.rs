@@ -92,6 +92,8 @@ pub(crate) struct Shared {
     pub platform: Mutex<Platform>,
     pub overview: Mutex<Arc<Overview>>,
     pub pages: broadcast::Sender<PageEvent>,
+    /// Cancelled when the monitor stops: ends the loops and every page's event stream.
+    pub stop: CancellationToken,
 }
 
 impl Shared {
@@ -160,6 +162,7 @@ impl Monitor {
             fleet: Mutex::new(FleetView::default()),
             overview: Mutex::new(Arc::new(Overview::default())),
             pages,
+            stop: CancellationToken::new(),
         });
         subscribe(&shared).await?;
         let directory = bridge
@@ -170,7 +173,7 @@ impl Monitor {
             .await
             .with_context(|| format!("listening on {}", shared.options.listen))?;
         let addr = listener.local_addr()?;
-        let stop = CancellationToken::new();
+        let stop = shared.stop.clone();
         let tasks = vec![
             tokio::spawn(poll_broker(shared.clone(), management, vhost, stop.clone())),
             tokio::spawn(refresh(shared.clone(), directory, stop.clone())),

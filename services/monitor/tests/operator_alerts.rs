@@ -2,6 +2,7 @@
 //! backlog" for its queue; the consumer returns, both clear. Seen through the monitor's HTTP API
 //! and its Prometheus metrics, as an operator would.
 
+use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -176,6 +177,22 @@ async fn a_stopped_consumer_raises_no_consumer_and_growing_backlog_which_clear_w
     feed.await??;
     consumer.shutdown().await?;
     publisher.shutdown().await?;
-    monitor.stop().await?;
+
+    // A page still open does not hold the monitor up: its event stream ends with it.
+    let page = std::thread::spawn({
+        let url = format!("{base}/events");
+        move || -> anyhow::Result<usize> {
+            let mut response = ureq::get(&url).call()?;
+            let mut body = String::new();
+            response.body_mut().as_reader().read_to_string(&mut body)?;
+            Ok(body.len())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(Duration::from_secs(10), monitor.stop())
+        .await
+        .map_err(|_| anyhow::anyhow!("the monitor did not stop with a page open"))??;
+    let received = page.join().map_err(|_| anyhow::anyhow!("page thread"))??;
+    assert!(received > 0, "the page got events before the end");
     Ok(())
 }
