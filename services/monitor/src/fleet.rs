@@ -43,23 +43,39 @@ fn ms(value: i64) -> u64 {
 }
 
 impl FleetView {
+    /// The vehicle's record, marked changed. Runs for every message the monitor takes: the id is
+    /// copied only the first time a vehicle is seen, or changes since the last push.
     fn vehicle(&mut self, id: &str) -> &mut VehicleDot {
-        self.changed.insert(id.to_owned());
-        self.vehicles
-            .entry(id.to_owned())
-            .or_insert_with(|| VehicleDot {
+        if !self.changed.contains(id) {
+            self.changed.insert(id.to_owned());
+        }
+        if !self.vehicles.contains_key(id) {
+            let dot = VehicleDot {
                 id: id.to_owned(),
                 status: "online".into(),
                 ..VehicleDot::default()
-            })
+            };
+            self.vehicles.insert(id.to_owned(), dot);
+        }
+        self.vehicles.get_mut(id).expect("inserted above")
     }
 
-    /// Remembers the newest event of a vehicle (for the trace view).
+    /// Remembers the newest event of a vehicle (for the trace view), reusing the strings held.
     pub fn saw_event(&mut self, vehicle_id: &str, event_id: &str, trace_id: Option<&str>) {
-        self.latest.insert(
-            vehicle_id.to_owned(),
-            (event_id.to_owned(), trace_id.map(str::to_owned)),
-        );
+        let Some((event, trace)) = self.latest.get_mut(vehicle_id) else {
+            let latest = (event_id.to_owned(), trace_id.map(str::to_owned));
+            self.latest.insert(vehicle_id.to_owned(), latest);
+            return;
+        };
+        event.clear();
+        event.push_str(event_id);
+        match (trace, trace_id) {
+            (Some(held), Some(id)) => {
+                held.clear();
+                held.push_str(id);
+            }
+            (trace, id) => *trace = id.map(str::to_owned),
+        }
     }
 
     pub fn latest_event(&self, vehicle_id: &str) -> Option<&(String, Option<String>)> {

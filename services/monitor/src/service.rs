@@ -232,33 +232,38 @@ async fn subscribe(shared: &Arc<Shared>) -> anyhow::Result<()> {
             std::future::ready(Ok(()))
         }
     }
-    let seen = |shared: &Shared, vehicle: &str, incoming_envelope: &broker_bridge::Envelope| {
-        let trace = incoming_envelope
+    // Every vehicle message: one lock of the fleet view, which remembers it as the vehicle's latest.
+    let seen = |fleet: &mut FleetView, vehicle: &str, envelope: &broker_bridge::Envelope| {
+        let trace = envelope
             .traceparent
             .as_deref()
             .and_then(broker_bridge::trace_context::trace_id);
-        shared
-            .fleet()
-            .saw_event(vehicle, &incoming_envelope.id, trace);
+        fleet.saw_event(vehicle, &envelope.id, trace);
     };
     shared
         .bridge
         .subscribe(&shared.options.group)
         .on(on(shared, move |s, m: &Incoming<Position>| {
-            seen(s, &m.data.vehicle_id, &m.envelope);
-            s.fleet().position(&m.data);
+            let mut fleet = s.fleet();
+            seen(&mut fleet, &m.data.vehicle_id, &m.envelope);
+            fleet.position(&m.data);
         }))
         .on(on(shared, move |s, m: &Incoming<Ignition>| {
-            seen(s, &m.data.vehicle_id, &m.envelope);
-            s.fleet().ignition(&m.data);
+            let mut fleet = s.fleet();
+            seen(&mut fleet, &m.data.vehicle_id, &m.envelope);
+            fleet.ignition(&m.data);
         }))
         .on(on(shared, move |s, m: &Incoming<StatusChanged>| {
-            seen(s, &m.data.vehicle_id, &m.envelope);
-            s.fleet().status(&m.data);
+            let mut fleet = s.fleet();
+            seen(&mut fleet, &m.data.vehicle_id, &m.envelope);
+            fleet.status(&m.data);
         }))
         .on(on(shared, move |s, m: &Incoming<AlertRaised>| {
-            seen(s, &m.data.vehicle_id, &m.envelope);
-            let entry = s.fleet().raised(&m.data, &m.envelope.id);
+            let entry = {
+                let mut fleet = s.fleet();
+                seen(&mut fleet, &m.data.vehicle_id, &m.envelope);
+                fleet.raised(&m.data, &m.envelope.id)
+            };
             s.tell("alert", &entry);
         }))
         .on(on(shared, |s, m: &Incoming<AlertAcknowledged>| {

@@ -282,6 +282,48 @@ impl Drop for RunVhost {
     }
 }
 
+/// `instadash simulate` as a process of its own for one run, `total` long.
+pub(super) struct SimulatorRun {
+    child: tokio::process::Child,
+    pub(super) pid: u32,
+}
+
+impl SimulatorRun {
+    pub(super) fn start(
+        amqp_url: &str,
+        cars: usize,
+        seed: u64,
+        total: Duration,
+    ) -> anyhow::Result<Self> {
+        let child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["simulate", "--json", "--cars", &cars.to_string()])
+            .args(["--seed", &seed.to_string()])
+            .args(["--duration-s", &format!("{:.3}", total.as_secs_f64())])
+            .env("AMQP_URL", amqp_url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the simulator")?;
+        let pid = child.id().context("the simulator exited at once")?;
+        Ok(Self { child, pid })
+    }
+
+    /// Waits for the end of the run; the simulator's final figures.
+    pub(super) async fn finish(self) -> anyhow::Result<Progress> {
+        let output = self
+            .child
+            .wait_with_output()
+            .await
+            .context("waiting for the simulator")?;
+        if !output.status.success() {
+            bail!("the simulator failed ({})", output.status);
+        }
+        serde_json::from_slice(&output.stdout).context("reading the simulator's final figures")
+    }
+}
+
 /// CPU time and peak memory of one process over the measured window.
 pub(super) struct Watched {
     process: Process,
@@ -350,18 +392,8 @@ async fn measure(args: &FleetArgs, cars: usize) -> anyhow::Result<FleetRun> {
     let warmup = Duration::from_secs_f64(args.warmup);
     let window = Duration::from_secs_f64(args.duration);
     let total = warmup + window;
-    let simulator = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["simulate", "--json", "--cars", &cars.to_string()])
-        .args(["--seed", &args.seed.to_string()])
-        .args(["--duration-s", &format!("{:.3}", total.as_secs_f64())])
-        .env("AMQP_URL", &vhost.amqp_url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the simulator")?;
-    let simulator_pid = simulator.id().context("the simulator exited at once")?;
+    let simulator = SimulatorRun::start(&vhost.amqp_url, cars, args.seed, total)?;
+    let simulator_pid = simulator.pid;
 
     let mut watched = [
         Watched::new(Process::Current),
@@ -409,15 +441,7 @@ async fn measure(args: &FleetArgs, cars: usize) -> anyhow::Result<FleetRun> {
     let broker = broker.and_then(|b| b.usage(measured));
     bar.finish_and_clear();
 
-    let output = simulator
-        .wait_with_output()
-        .await
-        .context("waiting for the simulator")?;
-    if !output.status.success() {
-        bail!("the simulator failed ({})", output.status);
-    }
-    let progress: Progress =
-        serde_json::from_slice(&output.stdout).context("reading the simulator's final figures")?;
+    let progress = simulator.finish().await?;
     tracker.stop().await?;
     for (mut child, _) in others {
         // Their work is measured; a kill is enough (and quiet, before the vhost goes).

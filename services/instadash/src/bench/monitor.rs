@@ -20,10 +20,9 @@ use broker_bridge::process::Process;
 use clap::Args;
 use hdrhistogram::Histogram;
 use instadash_monitor::api::{Overview, VehicleBatch};
-use instadash_simulator::service::Progress;
 use serde::Serialize;
 
-use super::fleet::{BenchBroker, RunVhost, Usage, Watched, bar, find_broker, round1};
+use super::fleet::{BenchBroker, RunVhost, SimulatorRun, Usage, Watched, bar, find_broker, round1};
 
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
@@ -155,23 +154,7 @@ async fn measure(args: &MonitorArgs, cars: usize) -> anyhow::Result<MonitorRun> 
     let warmup = Duration::from_secs_f64(args.warmup);
     let window = Duration::from_secs_f64(args.duration);
     let total = warmup + window;
-    let simulator = tokio::process::Command::new(std::env::current_exe()?)
-        .args([
-            "simulate",
-            "--json",
-            "--cars",
-            &cars.to_string(),
-            "--seed",
-            "1",
-        ])
-        .args(["--duration-s", &format!("{:.3}", total.as_secs_f64())])
-        .env("AMQP_URL", &vhost.amqp_url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the simulator")?;
+    let simulator = SimulatorRun::start(&vhost.amqp_url, cars, 1, total)?;
     let queue = broker_bridge::topology::group_queue("monitor");
     let api = Management::new(&args.broker.management_url)?;
     let mut max_backlog = 0;
@@ -221,12 +204,7 @@ async fn measure(args: &MonitorArgs, cars: usize) -> anyhow::Result<MonitorRun> 
         .find(|s| s.name == "monitor")
         .map_or(0.0, |s| s.in_per_s);
 
-    let output = simulator
-        .wait_with_output()
-        .await
-        .context("waiting for the simulator")?;
-    let progress: Progress =
-        serde_json::from_slice(&output.stdout).context("reading the simulator's final figures")?;
+    let progress = simulator.finish().await?;
     let _ = monitor.start_kill();
     let _ = monitor.wait().await;
     // The event stream ends with the monitor.
