@@ -272,7 +272,7 @@ const ROW = 30;
 const TOP = 34;
 
 let graphKey = '';
-let graphIndex = null; // { edges: Map(key -> {g, path, label, title}), queues: Map(id -> text) }
+let graphIndex = null; // { edges: Map(key -> {g, path, label, title}), nodes: Map(id -> {g, depth}) }
 
 function kindOf(id, nodes) {
   const n = nodes.get(id);
@@ -387,20 +387,7 @@ function renderGraph(o) {
 
   if (key === graphKey && graphIndex) {
     // same topology: update in place
-    const seen = new Map();
-    for (const e of g.edges || []) {
-      const k0 = `${e.from}\u0001${e.to}`;
-      const n = seen.get(k0) || 0;
-      seen.set(k0, n + 1);
-      const ent = graphIndex.edges.get(`${k0}\u0001${n}`);
-      if (ent) updateEdge(ent, e);
-    }
-    for (const [id, ent] of graphIndex.nodes) {
-      const d = depthOf.get(id);
-      if (ent.depth && d != null) ent.depth.textContent = fmtCount(d);
-      const subject = id.slice(id.indexOf(':') + 1);
-      ent.g.classList.toggle('alerting', alerted.has(subject));
-    }
+    applyFigures(g.edges || [], depthOf, alerted);
     return;
   }
 
@@ -456,11 +443,16 @@ function renderGraph(o) {
   for (const el of svg.querySelectorAll('g.node')) {
     graphIndex.nodes.set(el.dataset.nodeId, { g: el, depth: el.querySelector('text.depth') });
   }
-  const seen2 = new Map();
-  for (const e of L.edges) {
+  applyFigures(L.edges, depthOf, alerted);
+}
+
+/** Puts the latest rates, queue depths and alert marks on the drawn graph (edges in draw order). */
+function applyFigures(edges, depthOf, alerted) {
+  const seen = new Map();
+  for (const e of edges) {
     const k0 = `${e.from}\u0001${e.to}`;
-    const n = seen2.get(k0) || 0;
-    seen2.set(k0, n + 1);
+    const n = seen.get(k0) || 0;
+    seen.set(k0, n + 1);
     const ent = graphIndex.edges.get(`${k0}\u0001${n}`);
     if (ent) updateEdge(ent, e);
   }
