@@ -62,8 +62,8 @@ impl Bridge {
     pub async fn connect(config: BridgeConfig) -> Result<Self, BridgeError> {
         config.validate()?;
         let link = link::connect(&config).await?;
+        topology::ensure_exchanges(&link).await?;
         let channel = publisher::open_channel(&link).await?;
-        topology::declare_exchanges(&channel).await?;
         let stats = Arc::<Stats>::default();
         let publisher = Publisher::new(
             channel,
@@ -273,7 +273,9 @@ impl Bridge {
                 .await
             {
                 // Its channel is gone for good (the connection was replaced): ask again on a new one.
-                Err(RequestError::Publish(_)) if !requester.usable() => continue,
+                Err(RequestError::Publish(PublishError::Broker(_))) if !requester.usable() => {
+                    continue;
+                }
                 outcome => break outcome?,
             }
         };

@@ -1,8 +1,10 @@
 //! How a service reaches the broker: flags, then environment, then an optional file, then defaults.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -16,6 +18,20 @@ pub struct BridgeArgs {
     /// Broker URL, e.g. amqp://user:pass@host:5672/vhost (amqps:// for TLS).
     #[arg(long, env = "AMQP_URL")]
     pub amqp_url: Option<String>,
+    /// File holding the broker password of the user in the URL (e.g. a mounted secret); it
+    /// replaces any password in the URL. Trailing whitespace is ignored.
+    #[arg(long, env = "AMQP_PASSWORD_FILE")]
+    pub amqp_password_file: Option<PathBuf>,
+    /// PEM file of the CA certificate(s) that sign the broker's certificate (amqps:// only).
+    #[arg(long, env = "INSTADASH_TLS_CA_FILE")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM file of this service's client certificate chain, for brokers that require client
+    /// certificates (amqps:// only; needs --tls-key-file).
+    #[arg(long, env = "INSTADASH_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM file of the private key of --tls-cert-file (PKCS#8, PKCS#1 or SEC1, unencrypted).
+    #[arg(long, env = "INSTADASH_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
     /// Name this service is addressed by (point-to-point, requests, subscriber groups).
     #[arg(long, env = "INSTADASH_SERVICE")]
     pub service: Option<String>,
@@ -53,6 +69,10 @@ pub struct BridgeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     amqp_url: Option<String>,
+    amqp_password_file: Option<PathBuf>,
+    tls_ca_file: Option<PathBuf>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
     service: Option<String>,
     instance: Option<Uuid>,
     service_version: Option<String>,
@@ -90,7 +110,18 @@ pub struct RetryPolicy {
 /// [`BridgeConfig::new`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct BridgeConfig {
+    /// The broker URL, with the password from [`amqp_password_file`](Self::amqp_password_file)
+    /// already in it when one was given. Never log it: use [`redacted_url`](Self::redacted_url).
     pub amqp_url: String,
+    /// Where the password in `amqp_url` came from, if from a file; read by
+    /// [`resolve`](Self::resolve), kept only to say so.
+    pub amqp_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) trusted for the broker's certificate, on top of the system's roots.
+    pub tls_ca_file: Option<PathBuf>,
+    /// The client certificate chain (PEM) presented to a broker that asks for one.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
     pub service: String,
     pub instance: Uuid,
     /// The version this instance announces.
@@ -127,6 +158,10 @@ impl BridgeConfig {
     pub fn new(service: impl Into<String>) -> Self {
         Self {
             amqp_url: DEFAULT_AMQP_URL.to_owned(),
+            amqp_password_file: None,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             service: service.into(),
             instance: Uuid::now_v7(),
             service_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -175,6 +210,14 @@ impl BridgeConfig {
         let ms = Duration::from_millis;
         if let Some(url) = args.amqp_url.clone().or(file.amqp_url) {
             config.amqp_url = url;
+        }
+        config.tls_ca_file = args.tls_ca_file.clone().or(file.tls_ca_file);
+        config.tls_cert_file = args.tls_cert_file.clone().or(file.tls_cert_file);
+        config.tls_key_file = args.tls_key_file.clone().or(file.tls_key_file);
+        if let Some(path) = args.amqp_password_file.clone().or(file.amqp_password_file) {
+            let password = read_password_file(&path)?;
+            config.amqp_url = with_password(&config.amqp_url, &password)?;
+            config.amqp_password_file = Some(path);
         }
         if let Some(instance) = args.instance.or(file.instance) {
             config.instance = instance;
@@ -260,10 +303,50 @@ impl BridgeConfig {
         if self.retry.attempts == 0 {
             return invalid("retry_attempts", "must be at least 1 (the first delivery)");
         }
-        if self.amqp_url.parse::<lapin::uri::AMQPUri>().is_err() {
+        let Ok(uri) = self.amqp_url.parse::<lapin::uri::AMQPUri>() else {
             return invalid("amqp_url", "not an amqp:// or amqps:// URL");
+        };
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return invalid(
+                "tls_cert_file",
+                "a client certificate needs its key: give tls_cert_file and tls_key_file together",
+            );
+        }
+        let tls_files = self.tls_ca_file.is_some() || self.tls_cert_file.is_some();
+        if tls_files && uri.scheme != lapin::uri::AMQPScheme::AMQPS {
+            return invalid("amqp_url", "TLS files need an amqps:// URL");
         }
         Ok(())
+    }
+
+    /// Reads and checks the TLS files, once per bridge; `None` without any. The files are named
+    /// in errors, their contents never.
+    pub(crate) fn tls_files(&self) -> Result<Option<TlsMaterial>, ConfigError> {
+        let ca_pem = match &self.tls_ca_file {
+            Some(path) => {
+                let pem = read_tls_file(path)?;
+                count_certificates(path, &pem)?;
+                Some(String::from_utf8(pem).map_err(|_| tls_error(path, "not a PEM text file"))?)
+            }
+            None => None,
+        };
+        let client = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert_path), Some(key_path)) => {
+                let chain_pem = read_tls_file(cert_path)?;
+                count_certificates(cert_path, &chain_pem)?;
+                let key_pem = read_tls_file(key_path)?;
+                // The error's text never carries key material, only what was missing or malformed.
+                PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+                    tls_error(
+                        key_path,
+                        &format!("no usable private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}"),
+                    )
+                })?;
+                Some(ClientIdentity { chain_pem, key_pem })
+            }
+            _ => None,
+        };
+        Ok((ca_pem.is_some() || client.is_some()).then_some(TlsMaterial { ca_pem, client }))
     }
 
     /// The broker URL with its password hidden, for logs.
@@ -284,22 +367,146 @@ impl BridgeConfig {
     }
 }
 
+/// What the TLS files hold, checked; the link turns it into lapin's TLS settings.
+pub(crate) struct TlsMaterial {
+    /// Extra CA certificates, PEM.
+    pub(crate) ca_pem: Option<String>,
+    pub(crate) client: Option<ClientIdentity>,
+}
+
+/// A client certificate chain and its private key, both PEM. Deliberately not `Debug`.
+pub(crate) struct ClientIdentity {
+    pub(crate) chain_pem: Vec<u8>,
+    pub(crate) key_pem: Vec<u8>,
+}
+
+fn tls_error(path: &Path, reason: &str) -> ConfigError {
+    ConfigError::File {
+        what: "TLS file",
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn read_tls_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|e| tls_error(path, &e.to_string()))
+}
+
+/// Fails unless `pem` holds at least one well-formed certificate.
+fn count_certificates(path: &Path, pem: &[u8]) -> Result<usize, ConfigError> {
+    let mut count = 0;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        cert.map_err(|e| tls_error(path, &format!("malformed PEM: {e}")))?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(tls_error(path, "no CERTIFICATE block in it"));
+    }
+    Ok(count)
+}
+
+/// The password in a secret file: the whole file, less trailing whitespace (editors and
+/// `echo` add a newline). The error names the file and never shows what is in it.
+fn read_password_file(path: &Path) -> Result<String, ConfigError> {
+    let error = |reason: &str| ConfigError::File {
+        what: "password file",
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let bytes = std::fs::read(path).map_err(|e| error(&e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| error("not UTF-8 text"))?;
+    let password = text.trim_end();
+    if password.is_empty() {
+        return Err(error("it is empty"));
+    }
+    Ok(password.to_owned())
+}
+
+/// `url` with its password replaced by `password` (percent-encoded, so any character is safe).
+/// The URL must name the user the password belongs to.
+fn with_password(url: &str, password: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        field: "amqp_password_file",
+        reason: reason.to_owned(),
+    };
+    let parts =
+        split_url(url).ok_or_else(|| invalid("amqp_url is not an amqp:// or amqps:// URL"))?;
+    let user = parts.user();
+    if user.is_empty() {
+        return Err(invalid(
+            "amqp_url names no user for the password (amqp://USER@host/vhost)",
+        ));
+    }
+    Ok(format!(
+        "{}://{user}:{}@{}{}",
+        parts.scheme,
+        percent_encode(password),
+        parts.host,
+        parts.rest
+    ))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// Service names end up in queue names and routing keys; keep them to safe characters.
 pub(crate) fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
 
 fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
+    match split_url(url) {
+        Some(parts) if parts.userinfo.is_some() => {
+            let user = parts.user();
+            format!("{}://{user}:***@{}{}", parts.scheme, parts.host, parts.rest)
         }
-        None => url.to_owned(),
+        _ => url.to_owned(),
     }
+}
+
+/// A URL cut where a password can hide: `scheme://[userinfo@]host[rest]`.
+struct UrlParts<'a> {
+    scheme: &'a str,
+    userinfo: Option<&'a str>,
+    host: &'a str,
+    /// The path, query and fragment.
+    rest: &'a str,
+}
+
+impl UrlParts<'_> {
+    fn user(&self) -> &str {
+        self.userinfo
+            .and_then(|u| u.split(':').next())
+            .unwrap_or_default()
+    }
+}
+
+fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let (scheme, after) = url.split_once("://")?;
+    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(authority_end);
+    // The userinfo ends at the last '@' of the authority: a password with a raw '@' in it must
+    // not leak its tail into a log line.
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => (Some(userinfo), host),
+        None => (None, authority),
+    };
+    Some(UrlParts {
+        scheme,
+        userinfo,
+        host,
+        rest,
+    })
 }
 
 impl std::fmt::Debug for BridgeConfig {
@@ -307,6 +514,10 @@ impl std::fmt::Debug for BridgeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BridgeConfig")
             .field("amqp_url", &self.redacted_url())
+            .field("amqp_password_file", &self.amqp_password_file)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
             .field("service", &self.service)
             .field("instance", &self.instance)
             .field("service_version", &self.service_version)
@@ -413,6 +624,231 @@ mod tests {
         config.amqp_url = "amqp://alice:s3cret@broker:5672/prod".into();
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("alice:***@broker:5672/prod"), "{shown}");
+    }
+
+    fn write_file(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn the_password_file_replaces_the_url_password_and_never_shows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let secret = "p@ss:w/rd%?#é";
+        let from_flag = write_file(&dir, "flag-secret", &format!("{secret}\n"));
+        let from_file = write_file(&dir, "file-secret", "not-this-one");
+        let config_file = write_file(
+            &dir,
+            "bridge.toml",
+            &format!(
+                "amqp_url = \"amqps://svc:old@broker:5671/prod?heartbeat=5\"\n\
+                 amqp_password_file = {:?}\n",
+                from_file.display().to_string()
+            ),
+        );
+        let args = BridgeArgs {
+            config: Some(config_file.clone()),
+            amqp_password_file: Some(from_flag.clone()),
+            ..Default::default()
+        };
+        let config = BridgeConfig::resolve(&args, "svc").expect("valid");
+        assert_eq!(
+            config.amqp_password_file.as_deref(),
+            Some(from_flag.as_path())
+        );
+        let uri: lapin::uri::AMQPUri = config.amqp_url.parse().expect("a valid URL");
+        assert_eq!(uri.authority.userinfo.username, "svc");
+        assert_eq!(
+            uri.authority.userinfo.password, secret,
+            "flag wins, newline trimmed"
+        );
+        assert_eq!(uri.authority.host, "broker");
+        assert_eq!(uri.vhost, "prod");
+        assert_eq!(uri.query.heartbeat, Some(5));
+        let shown = format!("{config:?}");
+        for part in [secret, "p@ss", "w/rd", "%40ss", "old"] {
+            assert!(!shown.contains(part), "{part:?} in {shown}");
+        }
+        assert!(
+            shown.contains("amqps://svc:***@broker:5671/prod"),
+            "{shown}"
+        );
+
+        // Without the flag, the file's key is used.
+        let args = BridgeArgs {
+            config: Some(config_file),
+            ..Default::default()
+        };
+        let config = BridgeConfig::resolve(&args, "svc").expect("valid");
+        let uri: lapin::uri::AMQPUri = config.amqp_url.parse().expect("a valid URL");
+        assert_eq!(uri.authority.userinfo.password, "not-this-one");
+    }
+
+    #[test]
+    fn unusable_password_files_are_clear_errors_without_the_content() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let resolve = |url: &str, path: PathBuf| {
+            let args = BridgeArgs {
+                amqp_url: Some(url.into()),
+                amqp_password_file: Some(path),
+                ..Default::default()
+            };
+            BridgeConfig::resolve(&args, "svc")
+                .expect_err("must fail")
+                .to_string()
+        };
+        let missing = dir.path().join("no-such-secret");
+        let err = resolve("amqp://svc@broker/%2f", missing.clone());
+        assert!(
+            err.contains("password file") && err.contains(&missing.display().to_string()),
+            "{err}"
+        );
+
+        let empty = write_file(&dir, "empty", " \n");
+        let err = resolve("amqp://svc@broker/%2f", empty.clone());
+        assert!(
+            err.contains(&empty.display().to_string()) && err.contains("empty"),
+            "{err}"
+        );
+
+        let secret = write_file(&dir, "secret", "hunter2\n");
+        let err = resolve("amqp://broker/%2f", secret);
+        assert!(
+            err.contains("amqp_password_file") && err.contains("no user"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn tls_settings_layer_and_are_checked_against_the_url() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_file = write_file(
+            &dir,
+            "bridge.toml",
+            "amqp_url = \"amqps://svc:pw@broker:5671/%2f\"\n\
+             tls_ca_file = \"/file/ca.pem\"\n\
+             tls_cert_file = \"/file/cert.pem\"\n\
+             tls_key_file = \"/file/key.pem\"\n",
+        );
+        let args = BridgeArgs {
+            config: Some(config_file.clone()),
+            tls_ca_file: Some("/flag/ca.pem".into()),
+            ..Default::default()
+        };
+        let config = BridgeConfig::resolve(&args, "svc").expect("valid");
+        assert_eq!(config.tls_ca_file, Some("/flag/ca.pem".into()), "flag wins");
+        assert_eq!(
+            config.tls_cert_file,
+            Some("/file/cert.pem".into()),
+            "file wins"
+        );
+        assert_eq!(config.tls_key_file, Some("/file/key.pem".into()));
+        assert_eq!(BridgeConfig::new("svc").tls_ca_file, None, "default: none");
+
+        let args = BridgeArgs {
+            amqp_url: Some("amqp://svc:pw@broker:5672/%2f".into()),
+            ..args
+        };
+        let err = BridgeConfig::resolve(&args, "svc").unwrap_err().to_string();
+        assert!(err.contains("TLS files need an amqps:// URL"), "{err}");
+
+        let args = BridgeArgs {
+            amqp_url: Some("amqps://broker".into()),
+            tls_cert_file: Some("/flag/cert.pem".into()),
+            ..Default::default()
+        };
+        let err = BridgeConfig::resolve(&args, "svc").unwrap_err().to_string();
+        assert!(
+            err.contains("tls_cert_file") && err.contains("tls_key_file"),
+            "{err}"
+        );
+        let args = BridgeArgs {
+            tls_cert_file: None,
+            tls_key_file: Some("/flag/key.pem".into()),
+            ..args
+        };
+        let err = BridgeConfig::resolve(&args, "svc").unwrap_err().to_string();
+        assert!(
+            err.contains("tls_cert_file") && err.contains("tls_key_file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tls_files_are_read_and_checked_naming_the_file_not_its_content() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let cert_pem = write_file(&dir, "cert.pem", &cert.pem());
+        let key_pem = write_file(&dir, "key.pem", &key.serialize_pem());
+        let mut config = BridgeConfig::new("svc");
+        config.amqp_url = "amqps://svc:pw@broker/%2f".into();
+        config.tls_ca_file = Some(cert_pem.clone());
+        config.tls_cert_file = Some(cert_pem.clone());
+        config.tls_key_file = Some(key_pem.clone());
+        let material = config
+            .tls_files()
+            .expect("valid files")
+            .expect("TLS settings");
+        assert!(
+            material
+                .ca_pem
+                .is_some_and(|pem| pem.contains("BEGIN CERTIFICATE"))
+        );
+        let client = material.client.expect("a client identity");
+        assert_eq!(client.key_pem, key.serialize_pem().into_bytes());
+
+        let error = |config: &BridgeConfig| match config.tls_files() {
+            Err(err) => err.to_string(),
+            Ok(_) => panic!("must fail"),
+        };
+        // A key where the certificate should be: no certificate, and no key text in the error.
+        let mut wrong = config.clone();
+        wrong.tls_cert_file = Some(key_pem.clone());
+        let err = error(&wrong);
+        assert!(
+            err.contains(&key_pem.display().to_string()) && err.contains("no CERTIFICATE"),
+            "{err}"
+        );
+        assert!(!err.contains("PRIVATE KEY"), "{err}");
+
+        let mut wrong = config.clone();
+        wrong.tls_key_file = Some(cert_pem.clone());
+        let err = error(&wrong);
+        assert!(
+            err.contains(&cert_pem.display().to_string()) && err.contains("private key"),
+            "{err}"
+        );
+
+        let mut wrong = config.clone();
+        let missing = dir.path().join("missing-ca.pem");
+        wrong.tls_ca_file = Some(missing.clone());
+        let err = error(&wrong);
+        assert!(
+            err.contains("TLS file") && err.contains(&missing.display().to_string()),
+            "{err}"
+        );
+
+        assert!(
+            BridgeConfig::new("svc")
+                .tls_files()
+                .expect("no files")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_raw_at_sign_in_a_url_password_does_not_leak_into_logs() {
+        let mut config = BridgeConfig::new("svc");
+        config.amqp_url = "amqp://alice:se@cret@broker:5672/prod".into();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("cret"), "{shown}");
         assert!(shown.contains("alice:***@broker:5672/prod"), "{shown}");
     }
 }

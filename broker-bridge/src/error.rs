@@ -16,6 +16,14 @@ pub enum ConfigError {
         path: PathBuf,
         source: Box<toml::de::Error>,
     },
+    /// A file a setting names (password file, TLS file) that cannot be used; says why, never
+    /// what is in it.
+    #[error("cannot use {what} {path}: {reason}")]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("invalid setting `{field}`: {reason}")]
     Invalid { field: &'static str, reason: String },
 }
@@ -39,6 +47,17 @@ pub enum PublishError {
     Invalid {
         kind: &'static str,
         rejection: Box<crate::message::Rejection>,
+    },
+    /// The broker refused the publish (its user may not write to that exchange or routing key):
+    /// a matter of configuration, so it is not tried again.
+    #[error(
+        "the broker refused to take `{routing_key}` on exchange `{exchange}`: {reply} \
+         (check this service's broker user and permissions)"
+    )]
+    Refused {
+        exchange: String,
+        routing_key: String,
+        reply: String,
     },
     #[error("the bridge is shut down; message not sent")]
     ShutDown,
@@ -82,6 +101,13 @@ pub enum BridgeError {
     Broker {
         context: String,
         source: lapin::Error,
+    },
+    /// TLS with the broker failed: its certificate is not trusted, or it refused ours.
+    #[error("TLS with the broker at {url} failed: {reason} ({hint})")]
+    Tls {
+        url: String,
+        reason: String,
+        hint: &'static str,
     },
     #[error("{0}")]
     Setup(String),

@@ -18,6 +18,7 @@
 //! [`Bridge::ask_trace`]). See ARCHITECTURE.md.
 
 mod bridge;
+pub mod access;
 pub mod config;
 mod consumer;
 mod dead_letters;

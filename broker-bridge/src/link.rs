@@ -1,19 +1,22 @@
 //! The supervised connection: lapin 4 reconnects and replays the topology by itself; this module
 //! tunes its backoff (jittered, capped, never giving up), turns its status into one observable
 //! [`LinkState`], logs every change, lets publishers and consumers wait for recovery, and replaces
-//! the connection when lapin's recovery is stuck.
+//! the connection when lapin's recovery is stuck. Every connection it opens (the first one, lapin's
+//! reconnects, a replacement) goes through one [`Dialer`], so all of them use the same TLS settings.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::uri::AMQPUri;
+use lapin::tcp::{AMQPUriTcpExt, OwnedIdentity, OwnedTLSConfig};
+use lapin::uri::{AMQPScheme, AMQPUri};
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::config::BridgeConfig;
+use crate::config::{BridgeConfig, TlsMaterial};
 use crate::error::BridgeError;
 
 /// What a service can see of its connection to the broker.
@@ -46,8 +49,7 @@ struct Shared {
     current: watch::Sender<Arc<Connection>>,
     /// The connection's name, `service/instance`, for logs.
     name: String,
-    uri: AMQPUri,
-    properties: ConnectionProperties,
+    dialer: Dialer,
     /// Connections re-established by lapin's recovery, plus connections replaced.
     reconnects: AtomicU64,
 }
@@ -178,9 +180,7 @@ impl Link {
     }
 
     async fn open(&self) -> Result<Connection, BridgeError> {
-        Connection::connect_uri(self.shared.uri.clone(), self.shared.properties.clone())
-            .await
-            .map_err(BridgeError::broker("connecting to the broker"))
+        self.shared.dialer.open().await
     }
 
     fn replace(&self, fresh: Connection) {
@@ -251,7 +251,9 @@ async fn close_when_possible(old: Arc<Connection>) {
 }
 
 /// Opens the connection with recovery enabled. The first attempt retries with the same backoff
-/// as a recovery, so a service started before the broker simply waits for it.
+/// as a recovery, so a service started before the broker simply waits for it; a TLS failure
+/// (an untrusted broker certificate, a refused client certificate) ends it at once instead, since
+/// waiting cannot mend a configuration.
 pub(crate) async fn connect(config: &BridgeConfig) -> Result<Link, BridgeError> {
     let mut uri: AMQPUri = config
         .amqp_url
@@ -260,6 +262,17 @@ pub(crate) async fn connect(config: &BridgeConfig) -> Result<Link, BridgeError> 
     if uri.query.heartbeat.is_none() {
         uri.query.heartbeat = Some(config.heartbeat_secs);
     }
+    let tls = match config.tls_files()? {
+        Some(material) if uri.scheme == AMQPScheme::AMQPS => tls_config(material),
+        // validate() refuses TLS files with amqp://; a config built by hand gets the same answer.
+        Some(_) => {
+            return Err(BridgeError::Config(crate::error::ConfigError::Invalid {
+                field: "amqp_url",
+                reason: "TLS files need an amqps:// URL".to_owned(),
+            }));
+        }
+        None => OwnedTLSConfig::default(),
+    };
     let policy = config.reconnect;
     let name = format!("{}/{}", config.service, config.instance);
     let properties = ConnectionProperties::default()
@@ -272,26 +285,217 @@ pub(crate) async fn connect(config: &BridgeConfig) -> Result<Link, BridgeError> 
                 .without_max_times()
         })
         .enable_auto_recover();
+    let dialer = Dialer {
+        uri,
+        properties,
+        tls: Arc::new(tls),
+        shown_url: config.redacted_url(),
+        name: name.clone(),
+    };
     info!(url = %config.redacted_url(), service = %config.service, "connecting to the broker");
-    let connection = Connection::connect_uri(uri.clone(), properties.clone())
-        .await
-        .map_err(BridgeError::broker(format!(
-            "connecting to {}",
-            config.redacted_url()
-        )))?;
-    let connection = Arc::new(connection);
+    let connection = Arc::new(dialer.open().await?);
     let link = Link {
         shared: Arc::new(Shared {
             state: watch::Sender::new(LinkState::Connecting),
             current: watch::Sender::new(connection.clone()),
             name,
-            uri,
-            properties,
+            dialer,
             reconnects: AtomicU64::new(0),
         }),
     };
     tokio::spawn(follow_state(link.clone(), connection));
     Ok(link)
+}
+
+/// lapin's TLS settings from the checked files: the CA certificates are trusted on top of the
+/// system's roots (lapin's rustls build verifies through the platform verifier, which always
+/// includes them), and the client identity is handed over as PEM, which lapin reads as PKCS#8,
+/// PKCS#1 or SEC1.
+fn tls_config(material: TlsMaterial) -> OwnedTLSConfig {
+    OwnedTLSConfig {
+        cert_chain: material.ca_pem,
+        identity: material.client.map(|client| OwnedIdentity::PKCS8 {
+            pem: client.chain_pem,
+            key: client.key_pem,
+        }),
+    }
+}
+
+/// Opens connections to the broker: the URI, lapin's properties and the TLS settings, the same for
+/// every connection of a link. lapin keeps the dialling closure of each connection and calls it
+/// again for each reconnect, so recovery uses the same TLS settings too.
+struct Dialer {
+    uri: AMQPUri,
+    properties: ConnectionProperties,
+    /// Holds the client's private key: never `Debug`-printed or logged.
+    tls: Arc<OwnedTLSConfig>,
+    /// The URL with its password hidden, for errors.
+    shown_url: String,
+    /// The connection's name, for logs.
+    name: String,
+}
+
+/// One connection's dialling, shared between [`Dialer::open`] and the closure lapin calls for
+/// every (re)connect attempt of that connection.
+#[derive(Default)]
+struct Attempt {
+    /// The first TLS failure before the connection was first open; `open` waits on it.
+    tls_failure: watch::Sender<Option<String>>,
+    /// The caller gave up before the connection opened: lapin's loop, which would otherwise retry
+    /// forever and connect later to no one's benefit, is parked instead.
+    abandoned: AtomicBool,
+    /// The last TLS failure logged, so that a reconnect loop logs each new reason once.
+    last_logged: Mutex<Option<String>>,
+    /// A dialling attempt got through its TLS handshake (or plain TCP connect).
+    handshake_done: AtomicBool,
+}
+
+impl Attempt {
+    /// Records a TLS failure of one dialling attempt.
+    fn tls_failed(&self, name: &str, error: &io::Error) {
+        let reason = error.to_string();
+        self.tls_failure.send_if_modified(|failure| {
+            if failure.is_some() {
+                return false;
+            }
+            *failure = Some(reason.clone());
+            true
+        });
+        let mut last = self.last_logged.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_deref() != Some(reason.as_str()) {
+            error!(connection = %name, error = %reason, "TLS handshake with the broker failed");
+            *last = Some(reason);
+        }
+    }
+
+    fn succeeded(&self) {
+        self.handshake_done.store(true, Ordering::Relaxed);
+        *self.last_logged.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// Abandons an [`Attempt`] unless disarmed, so that dropping [`Dialer::open`] (a timed-out probe,
+/// a failed first connect) also stops lapin's dialling behind it.
+struct AbandonUnlessOpen(Option<Arc<Attempt>>);
+
+impl Drop for AbandonUnlessOpen {
+    fn drop(&mut self) {
+        if let Some(attempt) = self.0.take() {
+            attempt.abandoned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Dialer {
+    /// A new connection, recovery enabled. Retries (with the link's backoff) while the broker is
+    /// unreachable; fails at once on a TLS failure or when the broker refuses the login.
+    async fn open(&self) -> Result<Connection, BridgeError> {
+        let attempt = Arc::new(Attempt::default());
+        let mut guard = AbandonUnlessOpen(Some(attempt.clone()));
+        let mut tls_failed = attempt.tls_failure.subscribe();
+        let runtime = lapin::runtime::default_runtime()
+            .map_err(BridgeError::broker("starting the connection's runtime"))?;
+        let (tls, name, dialling) = (self.tls.clone(), self.name.clone(), attempt.clone());
+        let connecting = Connection::connector(
+            self.uri.clone(),
+            runtime,
+            async move |uri, runtime| {
+                if dialling.abandoned.load(Ordering::Relaxed) {
+                    // Nobody waits for this connection any more; every error would be retried.
+                    return std::future::pending().await;
+                }
+                match uri
+                    .connect_with_config_async(tls.as_ref().as_ref(), &runtime)
+                    .await
+                {
+                    Ok(stream) => {
+                        dialling.succeeded();
+                        Ok(stream)
+                    }
+                    Err(err) => {
+                        if uri.scheme == AMQPScheme::AMQPS && is_tls_failure(&err) {
+                            dialling.tls_failed(&name, &err);
+                        }
+                        Err(if runtime.is_runtime_shutdown_error(&err) {
+                            lapin::ErrorKind::RuntimeShutdownError(Arc::new(err)).into()
+                        } else {
+                            err.into()
+                        })
+                    }
+                }
+            },
+            self.properties.clone(),
+        );
+        let opened = tokio::select! {
+            opened = connecting => opened.map_err(|err| self.error(err, &attempt)),
+            Ok(failure) = tls_failed.wait_for(Option::is_some) => {
+                let reason = failure.clone().unwrap_or_default();
+                Err(self.tls_error(&reason))
+            }
+        };
+        if opened.is_ok() {
+            guard.0 = None; // lapin's recovery dials with this attempt from now on
+        }
+        opened
+    }
+
+    fn error(&self, err: lapin::Error, attempt: &Attempt) -> BridgeError {
+        // A broker that refuses the client's certificate does so after the client has finished
+        // its side of a TLS 1.3 handshake, so it shows as the connection failing: with the
+        // broker's alert, or, when lapin's protocol header meets the already closed socket first,
+        // as a reset (the alert then goes unread).
+        if let lapin::ErrorKind::IOError(io) = err.kind()
+            && self.uri.scheme == AMQPScheme::AMQPS
+        {
+            if is_tls_failure(io) {
+                return self.tls_error(&io.to_string());
+            }
+            let hung_up = matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+            );
+            if hung_up && attempt.handshake_done.load(Ordering::Relaxed) {
+                return BridgeError::Tls {
+                    url: self.shown_url.clone(),
+                    reason: format!("the broker hung up right after the TLS handshake ({io})"),
+                    hint: "as a broker does when it refuses this client's certificate: does it \
+                           require one (tls_cert_file, tls_key_file), and does it trust the CA \
+                           that signed it?",
+                };
+            }
+        }
+        BridgeError::broker(format!("connecting to {}", self.shown_url))(err)
+    }
+
+    fn tls_error(&self, reason: &str) -> BridgeError {
+        BridgeError::Tls {
+            url: self.shown_url.clone(),
+            reason: reason.to_owned(),
+            hint: tls_hint(reason),
+        }
+    }
+}
+
+/// Whether a dialling error comes from TLS (rustls reports handshake and certificate failures,
+/// and alerts from the broker, as invalid data) rather than from the network.
+fn is_tls_failure(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::InvalidData
+}
+
+/// What to check, in the operator's terms, for a TLS failure reported by rustls.
+fn tls_hint(reason: &str) -> &'static str {
+    if reason.contains("invalid peer certificate") {
+        "the broker's certificate is not trusted: is it signed by a CA in tls_ca_file, and issued for \
+         the host in the URL?"
+    } else if reason.contains("received fatal alert") {
+        "the broker refused this client's certificate: does it require one (tls_cert_file, \
+         tls_key_file), and does it trust the CA that signed it?"
+    } else {
+        "is this port a TLS (amqps) listener, and are the TLS files right?"
+    }
 }
 
 /// Keeps the [`LinkState`] in step with lapin's status of `connection`, logging each change, for as
@@ -369,5 +573,54 @@ impl Stall {
             self.last_probe = Some(std::time::Instant::now());
         }
         due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::io::AsyncWriteExt;
+
+    /// A TLS failure ends the first connect at once, and lapin's dialling behind it stops rather
+    /// than retrying forever.
+    #[tokio::test]
+    async fn a_tls_failure_ends_connect_and_its_dialling() {
+        // Not a TLS server: answers every connection with plain text and hangs up.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::Relaxed);
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let mut config = BridgeConfig::new("tls-check");
+        config.amqp_url = format!("amqps://guest:secret@127.0.0.1:{port}/%2f");
+        config.reconnect.min_delay = Duration::from_millis(20);
+        config.reconnect.max_delay = Duration::from_millis(50);
+
+        let outcome = tokio::time::timeout(Duration::from_secs(5), connect(&config)).await;
+        let err = match outcome {
+            Ok(Err(err)) => err.to_string(),
+            Ok(Ok(_)) => panic!("connected to a server that does not speak TLS"),
+            Err(_) => panic!("connect kept retrying after a TLS failure"),
+        };
+        assert!(
+            err.contains("TLS with the broker") && err.contains("TLS (amqps) listener"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "{err}");
+        let after_failure = accepted.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            accepted.load(Ordering::Relaxed),
+            after_failure,
+            "no more dialling after the failure (the backoff would have retried ten times)"
+        );
     }
 }

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::protocol::AMQPErrorKind;
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Confirmation, ErrorKind, PublisherConfirm};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -193,6 +193,28 @@ fn is_channel_fault(error: &lapin::Error) -> bool {
     matches!(error.kind(), ErrorKind::ProtocolError(e) if matches!(e.kind(), AMQPErrorKind::Soft(_)))
 }
 
+/// The broker's refusal of a message to `exchange` with `routing_key` (ACCESS_REFUSED: its user may not write to that exchange or
+/// routing key), which no retry can change. The refusal closes the channel under every message in
+/// flight on it, so it counts only for the messages it names: the others go out again.
+pub(crate) fn refusal(error: &lapin::Error, exchange: &str, routing_key: &str) -> Option<String> {
+    let ErrorKind::ProtocolError(e) = error.kind() else {
+        return None;
+    };
+    if !matches!(e.kind(), AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)) {
+        return None;
+    }
+    let reply = e.get_message().as_str();
+    let exchange = match exchange {
+        "" => "amq.default",
+        name => name,
+    };
+    let names_exchange = reply.contains(&format!("exchange '{exchange}'"));
+    // "write access to topic '<routing key>' in exchange ..." for topic permissions.
+    let names_key =
+        !reply.contains("topic '") || reply.contains(&format!("topic '{routing_key}'"));
+    (names_exchange && names_key).then(|| reply.to_owned())
+}
+
 impl Shared {
     /// Puts the message on the wire, waiting for the connection to come back as long as it takes.
     /// Returns the confirm to wait for and the channel it will come on.
@@ -281,6 +303,14 @@ impl Shared {
                 }
                 Ok(Ok(Confirmation::Nack(None))) => "nacked by the broker".to_owned(),
                 Ok(Err(error)) if is_channel_fault(&error) => {
+                    let message = &pending.message;
+                    if let Some(reply) = refusal(&error, message.exchange.as_str(), message.routing_key.as_str()) {
+                        break Err(PublishError::Refused {
+                            exchange: pending.message.exchange.to_string(),
+                            routing_key: pending.message.routing_key.to_string(),
+                            reply,
+                        });
+                    }
                     channel_faults += 1;
                     if channel_faults >= CHANNEL_FAULTS_PER_MESSAGE {
                         break Err(PublishError::Broker(format!(

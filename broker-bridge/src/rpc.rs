@@ -16,7 +16,7 @@ use lapin::{BasicProperties, Confirmation};
 use tokio::sync::oneshot;
 use tracing::debug;
 
-use crate::error::{BridgeError, RequestError};
+use crate::error::{BridgeError, PublishError, RequestError};
 use crate::link::{Link, LinkedChannel};
 use crate::topology::{DIRECT_REPLY_TO, SERVICES, inbox_queue};
 
@@ -174,9 +174,16 @@ impl Requester {
                     },
                     Err(error) => error,
                 };
+                if let Some(reply) = crate::publisher::refusal(&error, SERVICES, service) {
+                    return Err(RequestError::Publish(PublishError::Refused {
+                        exchange: SERVICES.to_owned(),
+                        routing_key: service.to_owned(),
+                        reply,
+                    }));
+                }
                 debug!(%error, "request not sent; waiting for the connection");
                 if let Err(error) = self.link.wait_for_recovery(&self.channel, error).await {
-                    return Err(RequestError::Publish(crate::error::PublishError::Broker(
+                    return Err(RequestError::Publish(PublishError::Broker(
                         error.to_string(),
                     )));
                 }

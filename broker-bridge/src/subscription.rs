@@ -208,7 +208,7 @@ impl Subscription {
                     for subject in &subjects {
                         let key = match subject {
                             Some(subject) => message::routing_key(kind, Some(subject)),
-                            None => format!("{kind}.*"),
+                            None => topology::every_subject(kind),
                         };
                         keys.push((topology::EVENTS.to_owned(), key));
                     }

@@ -6,6 +6,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
 use crate::error::BridgeError;
+use crate::link::Link;
 
 /// Publish/subscribe: events, routed by `<type>.<subject>`.
 pub const EVENTS: &str = "instadash.events";
@@ -19,7 +20,7 @@ pub const DEAD_LETTER: &str = "instadash.dead-letter";
 pub const RETRY: &str = "instadash.retry";
 
 /// Where the reply to a request goes: RabbitMQ's direct reply-to pseudo-queue.
-pub(crate) const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
 /// Every exchange the platform uses, with its kind.
 pub(crate) const EXCHANGES: [(&str, ExchangeKind); 5] = [
@@ -29,6 +30,17 @@ pub(crate) const EXCHANGES: [(&str, ExchangeKind); 5] = [
     (DEAD_LETTER, ExchangeKind::Direct),
     (RETRY, ExchangeKind::Direct),
 ];
+
+/// Every exchange the platform uses, with its AMQP type (`topic`, `direct`).
+pub fn exchanges() -> impl Iterator<Item = (&'static str, &'static str)> {
+    EXCHANGES.into_iter().map(|(name, kind)| {
+        let kind = match kind {
+            ExchangeKind::Topic => "topic",
+            _ => "direct",
+        };
+        (name, kind)
+    })
+}
 
 /// How a queue is stored by the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,13 +66,13 @@ impl std::str::FromStr for QueueKind {
 /// A consumed queue and its two companions: `<name>.retry`, where a failed message waits before it
 /// flows back, and `<name>.dead-letter`, where it ends when it cannot be handled.
 #[derive(Debug, Clone)]
-pub(crate) struct QueueFamily {
-    pub name: String,
-    pub kind: QueueKind,
+pub struct QueueFamily {
+    pub(crate) name: String,
+    pub(crate) kind: QueueKind,
     /// Quorum queues dead-letter a message redelivered more often than this (a consumer that keeps
     /// crashing on it), so a poison message cannot loop forever.
-    pub delivery_limit: u32,
-    pub retry_delay_ms: u64,
+    pub(crate) delivery_limit: u32,
+    pub(crate) retry_delay_ms: u64,
 }
 
 /// The queue shared by the instances of subscriber group `group`.
@@ -78,6 +90,11 @@ pub fn work_queue(name: &str) -> String {
     format!("{WORK}.{name}")
 }
 
+/// The binding key of a subscription to every subject of event type `kind`.
+pub fn every_subject(kind: &str) -> String {
+    format!("{kind}.*")
+}
+
 /// Where failed messages of `queue` wait for their retry.
 pub fn retry_queue(queue: &str) -> String {
     format!("{queue}.retry")
@@ -88,9 +105,40 @@ pub fn dead_letter_queue(queue: &str) -> String {
     format!("{queue}.dead-letter")
 }
 
-pub(crate) async fn declare_exchanges(channel: &Channel) -> Result<(), BridgeError> {
+/// Makes sure the platform's exchanges exist. A passive check needs no permission, so a service
+/// whose broker user may not configure exchanges (a deployment made them from its definitions)
+/// starts as well as one on a development broker, where a missing exchange is declared here.
+pub(crate) async fn ensure_exchanges(link: &Link) -> Result<(), BridgeError> {
+    let channel = |purpose: &'static str| async move {
+        link.connection()
+            .create_channel()
+            .await
+            .map_err(BridgeError::broker(purpose))
+    };
+    let check = channel("opening a channel to check the exchanges").await?;
+    let mut all_there = true;
     for (name, kind) in EXCHANGES {
-        channel
+        let passive = ExchangeDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        // The broker closes the channel over a missing exchange, so stop at the first.
+        if check
+            .exchange_declare(name.into(), kind, passive, FieldTable::default())
+            .await
+            .is_err()
+        {
+            all_there = false;
+            break;
+        }
+    }
+    if all_there {
+        let _ = check.close(200, "exchanges checked".into()).await;
+        return Ok(());
+    }
+    let declare = channel("opening a channel to declare the exchanges").await?;
+    for (name, kind) in EXCHANGES {
+        declare
             .exchange_declare(
                 name.into(),
                 kind,
@@ -103,37 +151,106 @@ pub(crate) async fn declare_exchanges(channel: &Channel) -> Result<(), BridgeErr
             .await
             .map_err(BridgeError::broker(format!("declaring exchange {name}")))?;
     }
+    let _ = declare.close(200, "exchanges declared".into()).await;
     Ok(())
 }
 
+/// A queue argument's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Argument {
+    Text(String),
+    Integer(u64),
+}
+
+/// One durable queue as the bridge declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuePlan {
+    pub name: String,
+    pub arguments: Vec<(&'static str, Argument)>,
+    /// `(exchange, routing key)` of the bindings the bridge makes for it.
+    pub bindings: Vec<(&'static str, String)>,
+}
+
 impl QueueFamily {
+    /// A consumed queue as a deployment's definitions must declare it, so that the bridge's own
+    /// declaration finds the very same arguments.
+    pub fn new(name: String, kind: QueueKind, retry_delay_ms: u64) -> Self {
+        Self {
+            name,
+            kind,
+            delivery_limit: crate::bridge::DELIVERY_LIMIT,
+            retry_delay_ms,
+        }
+    }
+
+    /// The dead-letter queue, the retry queue and the queue itself, in the order they are declared
+    /// (each one's dead-letter target exists before it). The bindings of the queue itself are the
+    /// consumer's, not the family's, so they are not here.
+    pub fn plan(&self) -> [QueuePlan; 3] {
+        let kind = |mut arguments: Vec<(&'static str, Argument)>| {
+            if self.kind == QueueKind::Quorum {
+                arguments.insert(0, ("x-queue-type", Argument::Text("quorum".into())));
+            }
+            arguments
+        };
+        let mut main = vec![
+            ("x-dead-letter-exchange", Argument::Text(DEAD_LETTER.into())),
+            (
+                "x-dead-letter-routing-key",
+                Argument::Text(self.name.clone()),
+            ),
+        ];
+        if self.kind == QueueKind::Quorum {
+            main.push((
+                "x-delivery-limit",
+                Argument::Integer(u64::from(self.delivery_limit)),
+            ));
+        }
+        [
+            QueuePlan {
+                name: dead_letter_queue(&self.name),
+                arguments: kind(Vec::new()),
+                bindings: vec![(DEAD_LETTER, self.name.clone())],
+            },
+            // Expired retries go back through the default exchange, straight to the source queue.
+            QueuePlan {
+                name: retry_queue(&self.name),
+                arguments: kind(vec![
+                    ("x-message-ttl", Argument::Integer(self.retry_delay_ms)),
+                    ("x-dead-letter-exchange", Argument::Text(String::new())),
+                    (
+                        "x-dead-letter-routing-key",
+                        Argument::Text(self.name.clone()),
+                    ),
+                ]),
+                bindings: vec![(RETRY, self.name.clone())],
+            },
+            QueuePlan {
+                name: self.name.clone(),
+                arguments: kind(main),
+                bindings: Vec::new(),
+            },
+        ]
+    }
+
     /// Declares the queue, its retry and dead-letter queues, and binds the companions. Declared on
     /// the consumer's own channel so lapin replays them after a reconnect.
     pub(crate) async fn declare(&self, channel: &Channel) -> Result<(), BridgeError> {
-        let dead = dead_letter_queue(&self.name);
-        let retry = retry_queue(&self.name);
-
-        self.declare_one(channel, &dead, self.kind_args()).await?;
-        self.bind(channel, &dead, DEAD_LETTER, &self.name).await?;
-
-        // Expired retries go back through the default exchange, straight to the source queue.
-        let mut retry_args = self.kind_args();
-        retry_args.insert("x-message-ttl".into(), long_long(self.retry_delay_ms));
-        retry_args.insert("x-dead-letter-exchange".into(), text(""));
-        retry_args.insert("x-dead-letter-routing-key".into(), text(&self.name));
-        self.declare_one(channel, &retry, retry_args).await?;
-        self.bind(channel, &retry, RETRY, &self.name).await?;
-
-        let mut args = self.kind_args();
-        args.insert("x-dead-letter-exchange".into(), text(DEAD_LETTER));
-        args.insert("x-dead-letter-routing-key".into(), text(&self.name));
-        if self.kind == QueueKind::Quorum {
-            args.insert(
-                "x-delivery-limit".into(),
-                long_long(u64::from(self.delivery_limit)),
-            );
+        for queue in self.plan() {
+            let mut args = FieldTable::default();
+            for (key, value) in &queue.arguments {
+                let value = match value {
+                    Argument::Text(text) => AMQPValue::LongString(LongString::from(text.as_str())),
+                    Argument::Integer(n) => long_long(*n),
+                };
+                args.insert((*key).into(), value);
+            }
+            self.declare_one(channel, &queue.name, args).await?;
+            for (exchange, key) in &queue.bindings {
+                self.bind(channel, &queue.name, exchange, key).await?;
+            }
         }
-        self.declare_one(channel, &self.name, args).await
+        Ok(())
     }
 
     pub(crate) async fn bind(
@@ -157,14 +274,6 @@ impl QueueFamily {
             )))
     }
 
-    fn kind_args(&self) -> FieldTable {
-        let mut args = FieldTable::default();
-        if self.kind == QueueKind::Quorum {
-            args.insert("x-queue-type".into(), text("quorum"));
-        }
-        args
-    }
-
     async fn declare_one(
         &self,
         channel: &Channel,
@@ -176,22 +285,19 @@ impl QueueFamily {
             .await
             .map(|_| ())
             .map_err(|source| {
-                // PRECONDITION_FAILED here means an existing queue has other arguments, typically
-                // one declared by an older version with another queue type.
+                // PRECONDITION_FAILED means an existing queue has other arguments, typically one
+                // declared by an older version with another queue type.
+                let hint = if source.to_string().contains("PRECONDITION_FAILED") {
+                    "; it exists with other arguments: delete it or keep its settings"
+                } else {
+                    ""
+                };
                 BridgeError::Broker {
-                    context: format!(
-                        "declaring queue {queue} ({:?}); if it exists with other arguments, \
-                         delete it or keep its settings",
-                        self.kind
-                    ),
+                    context: format!("declaring queue {queue} ({:?}){hint}", self.kind),
                     source,
                 }
             })
     }
-}
-
-fn text(value: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(value))
 }
 
 fn long_long(value: u64) -> AMQPValue {

@@ -30,7 +30,7 @@ pub use crate::management::QueueInfo;
 use crate::management::{Management, enc, with_vhost};
 use crate::{Bridge, RetryPolicy};
 
-pub use private_node::PrivateNode;
+pub use private_node::{PrivateNode, TlsFiles};
 
 /// A vhost of its own for one test, with full permissions for the broker user; deleted with
 /// everything in it when dropped.

@@ -16,6 +16,9 @@
 //! node.restart().await?; // same port, same data: durable queues and persistent messages are back
 //! # Ok(()) }
 //! ```
+//!
+//! A node can also listen for `amqps://` ([`PrivateNode::start_tls`]), with certificates the test
+//! makes, and then requires a client certificate signed by the test's CA.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -89,6 +92,8 @@ exit "$status"
 pub struct PrivateNode {
     name: String,
     port: u16,
+    /// The TLS listener's port, when the node has one.
+    tls_port: Option<u16>,
     dist_port: u16,
     sbin: PathBuf,
     /// Holds `home/` (with the Erlang cookie), `mnesia/` (the data), `log/` and the config files.
@@ -107,10 +112,24 @@ impl PrivateNode {
     /// shared node for the management or Prometheus ports). If the node does not come up, the
     /// error carries the tail of its logs.
     pub async fn start() -> Result<PrivateNode> {
+        Self::start_with(None).await
+    }
+
+    /// Boots a fresh node as [`start`](Self::start) does, with a TLS listener on a port of its own
+    /// besides the plain one (see [`amqps_url`](Self::amqps_url)). The listener presents
+    /// `tls.cert` and requires every client to present a certificate signed by `tls.ca_cert`
+    /// (`verify_peer`, `fail_if_no_peer_cert`), so a client without one, or with one from
+    /// another CA, is refused during the TLS handshake. The files are copied into the node's own
+    /// directory.
+    pub async fn start_tls(tls: &TlsFiles) -> Result<PrivateNode> {
+        Self::start_with(Some(tls)).await
+    }
+
+    async fn start_with(tls: Option<&TlsFiles>) -> Result<PrivateNode> {
         let sbin = find_sbin()?;
         let mut attempt = 1;
         loop {
-            let mut node = Self::prepare(sbin.clone())?;
+            let mut node = Self::prepare(sbin.clone(), tls)?;
             match node.boot().await {
                 Ok(()) => return Ok(node),
                 Err(err) if attempt < START_ATTEMPTS && node.port_was_taken() => {
@@ -125,6 +144,20 @@ impl PrivateNode {
     /// The URL to give the code under test: `amqp://guest:guest@127.0.0.1:<port>/%2f`.
     pub fn amqp_url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// The URL of the TLS listener, `amqps://guest:guest@127.0.0.1:<port>/%2f`, for a node started
+    /// with [`start_tls`](Self::start_tls); `None` for a node without one. The server
+    /// certificate must name `127.0.0.1` for clients to accept it.
+    pub fn amqps_url(&self) -> Option<String> {
+        self.tls_port
+            .map(|port| format!("amqps://guest:guest@127.0.0.1:{port}/%2f"))
+    }
+
+    /// The TLS listener's port on 127.0.0.1, for a node started with
+    /// [`start_tls`](Self::start_tls).
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// The node's AMQP port on 127.0.0.1; it stays the same across [`stop`](Self::stop) and
@@ -178,10 +211,11 @@ impl PrivateNode {
         self.ctl_within(args, CTL_TIMEOUT).await
     }
 
-    fn prepare(sbin: PathBuf) -> Result<Self> {
+    fn prepare(sbin: PathBuf, tls: Option<&TlsFiles>) -> Result<Self> {
         let n = NEXT_NODE.fetch_add(1, Ordering::Relaxed);
         let name = format!("instadash-test-{}-{n}@localhost", std::process::id());
-        let (port, dist_port) = free_ports().context("picking free ports")?;
+        let [port, dist_port, tls_port] = free_ports().context("picking free ports")?;
+        let tls_port = tls.map(|_| tls_port);
         let dir = tempfile::Builder::new()
             .prefix("instadash-rabbitmq-")
             .tempdir()
@@ -189,6 +223,7 @@ impl PrivateNode {
         let node = PrivateNode {
             name,
             port,
+            tls_port,
             dist_port,
             sbin,
             dir,
@@ -214,15 +249,43 @@ impl PrivateNode {
         )?;
         // cluster_name is announced in every AMQP handshake, which lets boot() tell this node
         // from any other process that might have grabbed the port.
-        let config = format!(
+        let mut config = format!(
             "listeners.tcp.default = 127.0.0.1:{port}\n\
              loopback_users.guest = true\n\
              cluster_name = {}\n\
              log.console = false\n",
             node.name
         );
+        if let (Some(tls), Some(tls_port)) = (tls, tls_port) {
+            config.push_str(&node.tls_config(tls, tls_port)?);
+        }
         fs::write(node.path("rabbitmq.conf"), config)?;
         Ok(node)
+    }
+
+    /// Copies the TLS files into the node's directory and returns the config lines of a TLS
+    /// listener on `tls_port` that requires client certificates. The plain listener stays: it
+    /// is how `boot` recognises the node.
+    fn tls_config(&self, tls: &TlsFiles, tls_port: u16) -> Result<String> {
+        fs::create_dir(self.path("tls"))?;
+        let mut lines = format!("listeners.ssl.default = 127.0.0.1:{tls_port}\n");
+        for (key, from, to) in [
+            ("cacertfile", &tls.ca_cert, "tls/ca.pem"),
+            ("certfile", &tls.cert, "tls/server.pem"),
+            ("keyfile", &tls.key, "tls/server-key.pem"),
+        ] {
+            fs::copy(from, self.path(to))
+                .with_context(|| format!("copying the TLS file {}", from.display()))?;
+            lines.push_str(&format!(
+                "ssl_options.{key} = {}\n",
+                self.path(to).display()
+            ));
+        }
+        lines.push_str(
+            "ssl_options.verify = verify_peer\n\
+             ssl_options.fail_if_no_peer_cert = true\n",
+        );
+        Ok(lines)
     }
 
     async fn boot(&mut self) -> Result<()> {
@@ -263,7 +326,13 @@ impl PrivateNode {
 
         let deadline = Instant::now() + BOOT_TIMEOUT;
         loop {
-            if answers_amqp_as(self.port, &self.name).await {
+            // The TLS listener may open a moment after the plain one.
+            if answers_amqp_as(self.port, &self.name).await
+                && match self.tls_port {
+                    Some(port) => accepts(port).await,
+                    None => true,
+                }
+            {
                 return Ok(());
             }
             if let Some(status) = self
@@ -471,6 +540,7 @@ impl fmt::Debug for PrivateNode {
         f.debug_struct("PrivateNode")
             .field("name", &self.name)
             .field("port", &self.port)
+            .field("tls_port", &self.tls_port)
             .field("dist_port", &self.dist_port)
             .field("dir", &self.dir.path())
             .field("running", &self.supervisor.is_some())
@@ -511,20 +581,32 @@ fn find_sbin() -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("no {RABBITMQ_LIB}/rabbitmq_server-*/sbin/rabbitmq-server found"))
 }
 
-/// Two distinct free ports on 127.0.0.1 (AMQP, distribution).
-fn free_ports() -> io::Result<(u16, u16)> {
-    // All listeners stay bound until both ports are chosen, so the two differ.
+/// The certificate files of a node's TLS listener, all PEM: the CA whose certificates clients
+/// must present (and that should have signed `cert`), the server's certificate chain, and its
+/// private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub ca_cert: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `N` distinct free ports on 127.0.0.1 (AMQP, distribution, TLS).
+fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
+    // All listeners stay bound until every port is chosen, so they differ.
     let mut held = Vec::new();
-    let mut ports = Vec::new();
-    while ports.len() < 2 {
+    let mut ports = [0; N];
+    let mut chosen = 0;
+    while chosen < N {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let port = listener.local_addr()?.port();
         if !CLI_DIST_PORTS.contains(&port) {
-            ports.push(port);
+            ports[chosen] = port;
+            chosen += 1;
         }
         held.push(listener);
     }
-    Ok((ports[0], ports[1]))
+    Ok(ports)
 }
 
 fn random_cookie() -> String {
@@ -560,6 +642,15 @@ async fn answers_amqp_as(port: u16, cluster_name: &str) -> bool {
     matches!(
         tokio::time::timeout(Duration::from_secs(2), handshake).await,
         Ok(Ok(true))
+    )
+}
+
+/// Whether something accepts TCP connections on `port`.
+async fn accepts(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await,
+        Ok(Ok(_))
     )
 }
 
@@ -659,7 +750,7 @@ mod tests {
     #[tokio::test]
     async fn a_taken_port_fails_the_boot_with_the_log_tail() {
         let mut node =
-            PrivateNode::prepare(find_sbin().expect("RabbitMQ installed")).expect("prepare");
+            PrivateNode::prepare(find_sbin().expect("RabbitMQ installed"), None).expect("prepare");
         let _squatter =
             TcpListener::bind((Ipv4Addr::LOCALHOST, node.port)).expect("bind the node's port");
         let err = format!("{:#}", node.boot().await.expect_err("boot must fail"));

@@ -2,9 +2,12 @@
 //! parses the command line, sets up logging and dispatches.
 
 mod bench;
+mod config;
 mod data_dir;
 mod demo;
+mod deploy;
 mod dlq;
+mod probe;
 mod run;
 mod schema;
 mod services;
@@ -52,6 +55,12 @@ enum Command {
     Services(services::ServicesArgs),
     /// Live terminal dashboard of queues, services and operator alerts (reads the monitor's API).
     Top(top::TopArgs),
+    /// Deployment files from the contract: RabbitMQ definitions, Kubernetes topology resources.
+    Deploy(deploy::DeployArgs),
+    /// Configuration from one place: base file plus an environment's overlay, per service.
+    Config(config::ConfigArgs),
+    /// Ask a service's health endpoint (for container health checks; exits non-zero if not healthy).
+    Probe(probe::ProbeArgs),
 }
 
 impl Command {
@@ -64,6 +73,9 @@ impl Command {
             | Command::Schema(_)
             | Command::Dlq(_)
             | Command::Services(_)
+            | Command::Deploy(_)
+            | Command::Config(_)
+            | Command::Probe(_)
             | Command::Up(_)
             | Command::Simulate(_) => "warn",
             // A service alone says what it does, as services in containers do.
@@ -88,6 +100,9 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Dlq(args) => dlq::run(args).await,
         Command::Services(args) => services::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Top(args) => top::run(args).await,
+        Command::Deploy(args) => deploy::run(args),
+        Command::Config(args) => config::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }
 

@@ -1,5 +1,12 @@
 //! `instadash run <service>`: one service alone in this process, as a container runs it. It
-//! leaves the bus gracefully on Ctrl-C or SIGTERM.
+//! leaves the bus gracefully on Ctrl-C or SIGTERM, and with `--health-listen` answers liveness and
+//! readiness probes ([`health`]) for its whole life.
+
+// A submodule by path, so that `instadash run` owns its probes without main.rs naming them.
+#[path = "health.rs"]
+pub(crate) mod health;
+
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use broker_bridge::{Bridge, BridgeArgs, BridgeConfig};
@@ -10,17 +17,21 @@ use instadash_dashcam::cli::DashcamArgs;
 use instadash_dashcam::service::{CLIP_WORKER_PREFETCH, DashcamService};
 use instadash_monitor::cli::MonitorArgs;
 use instadash_monitor::service::Monitor;
+use instadash_simulator::service::Simulator;
 use instadash_tracker::cli::TrackerArgs;
 use instadash_tracker::service::Tracker;
 use instadash_trips::cli::TripArgs;
 use instadash_trips::service::TripService;
 use tracing::info;
 
+use self::health::{Health, HealthArgs};
 use crate::data_dir::DataDirArg;
-use crate::simulate::{self, SimulateArgs};
+use crate::simulate::{ProgressLine, SimulateArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
+    #[command(flatten)]
+    health: HealthArgs,
     #[command(subcommand)]
     service: Service,
 }
@@ -74,16 +85,45 @@ enum Service {
     Simulator(SimulateArgs),
 }
 
+impl Service {
+    /// The service's name, as it is addressed on the bus and in logs.
+    fn name(&self) -> &'static str {
+        match self {
+            Service::Tracker { .. } => "tracker",
+            Service::Alerts { .. } => "alerts",
+            Service::Trips { .. } => "trips",
+            Service::Dashcam { .. } => "dashcam",
+            Service::Monitor { .. } => "monitor",
+            Service::Simulator(_) => "simulator",
+        }
+    }
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    match args.service {
+    // The probes answer from before the broker is reached until the service has stopped.
+    let health = Health::serve(args.health.health_listen).await?;
+    if let Some(addr) = health.local_addr() {
+        let service = args.service.name();
+        info!("{service}: health endpoints on http://{addr}/healthz and http://{addr}/readyz");
+    }
+    let outcome = run_service(args.service, &health).await;
+    health.close().await;
+    outcome
+}
+
+/// Each service's life: connect, start, [`until_signal`] (ready while running), stop.
+async fn run_service(service: Service, health: &Health) -> anyhow::Result<()> {
+    match service {
         Service::Tracker {
             bridge,
             data,
             tracker,
         } => {
             let options = tracker.options(&data.data_dir)?;
-            let service = Tracker::start(connect(&bridge, "tracker").await?, options).await?;
-            until_signal("tracker").await;
+            let bridge = connect(&bridge, "tracker").await?;
+            let link = bridge.state();
+            let service = Tracker::start(bridge, options).await?;
+            until_signal("tracker", health, link).await;
             service.stop().await
         }
         Service::Alerts {
@@ -92,8 +132,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             alerts,
         } => {
             let options = alerts.options(&data.data_dir)?;
-            let service = AlertService::start(connect(&bridge, "alerts").await?, options).await?;
-            until_signal("alerts").await;
+            let bridge = connect(&bridge, "alerts").await?;
+            let link = bridge.state();
+            let service = AlertService::start(bridge, options).await?;
+            until_signal("alerts", health, link).await;
             service.stop().await
         }
         Service::Trips {
@@ -102,8 +144,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             trips,
         } => {
             let options = trips.options(&data.data_dir)?;
-            let service = TripService::start(connect(&bridge, "trips").await?, options).await?;
-            until_signal("trips").await;
+            let bridge = connect(&bridge, "trips").await?;
+            let link = bridge.state();
+            let service = TripService::start(bridge, options).await?;
+            until_signal("trips", health, link).await;
             service.stop().await
         }
         Service::Dashcam {
@@ -117,18 +161,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             let bridge = Bridge::connect(config)
                 .await
                 .context("connecting to the broker")?;
+            let link = bridge.state();
             let service = DashcamService::start(bridge, options).await?;
-            until_signal("dashcam").await;
+            until_signal("dashcam", health, link).await;
             service.stop().await
         }
         Service::Monitor { bridge, monitor } => {
             let options = monitor.options()?;
-            let service = Monitor::start(connect(&bridge, "monitor").await?, options).await?;
+            let bridge = connect(&bridge, "monitor").await?;
+            let link = bridge.state();
+            let service = Monitor::start(bridge, options).await?;
             info!("dashboard on http://{}/", service.addr());
-            until_signal("monitor").await;
+            until_signal("monitor", health, link).await;
             service.stop().await
         }
-        Service::Simulator(args) => simulate::run(args).await,
+        Service::Simulator(args) => simulator(args, health).await,
     }
 }
 
@@ -139,7 +186,62 @@ async fn connect(args: &BridgeArgs, service: &str) -> anyhow::Result<Bridge> {
         .context("connecting to the broker")
 }
 
-async fn until_signal(service: &str) {
+/// The service has started: ready while `link` is connected, until Ctrl-C or SIGTERM, when
+/// readiness turns first so that nothing new is sent this way while the service drains.
+async fn until_signal(
+    service: &str,
+    health: &Health,
+    link: tokio::sync::watch::Receiver<broker_bridge::LinkState>,
+) {
+    health.started(link);
     info!("{service} running; Ctrl-C or SIGTERM to stop");
     broker_bridge::shutdown::signal().await;
+    health.stopping();
+}
+
+/// `instadash simulate` as a service: the same cars and progress line, with readiness. The
+/// simulator can also end by itself (`--duration-s`, the end of a scenario).
+async fn simulator(args: SimulateArgs, health: &Health) -> anyhow::Result<()> {
+    let prepared = args.simulator.prepare()?;
+    let config = BridgeConfig::resolve(&args.bridge, "simulator")?;
+    info!(
+        "simulator: {} cars on {} (seed {}, {} fix interval ms, speedup {})",
+        prepared.model.car_count(),
+        config.redacted_url(),
+        prepared.seed,
+        prepared.model.fix_interval_ms(),
+        prepared.options.speedup,
+    );
+    let bridge = Bridge::connect(config)
+        .await
+        .context("connecting to the broker")?;
+    // The cars answer for their dashcam clips before any clip is captured.
+    instadash_simulator::clips::serve_clips(&bridge).await?;
+    let simulator = Simulator::start(bridge.clone(), prepared.model, prepared.options);
+    health.started(bridge.state());
+    let deadline = args
+        .duration_s
+        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let mut line = ProgressLine::new();
+    let mut ticks = tokio::time::interval(Duration::from_millis(500));
+    let signal = broker_bridge::shutdown::signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = &mut signal => break,
+        }
+        line.show(&simulator.progress(), "");
+        if simulator.is_finished() || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+    }
+    health.stopping();
+    let report = simulator.stop().await?;
+    line.finish(&report.progress);
+    bridge.shutdown().await.context("leaving the bus")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report.progress)?);
+    }
+    Ok(())
 }
