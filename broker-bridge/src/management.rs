@@ -55,6 +55,25 @@ impl Management {
         })
     }
 
+    /// The same API, as the URL's user with the password in the file `path` (a mounted secret),
+    /// so the password need not be in the URL or the environment.
+    pub fn with_password_file(self, path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the management password file {}", path.display()))?;
+        let password = text.trim_end();
+        anyhow::ensure!(
+            !password.is_empty(),
+            "the management password file {} is empty",
+            path.display()
+        );
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", self.user));
+        Ok(Self {
+            authorization: format!("Basic {token}"),
+            ..self
+        })
+    }
+
     pub fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let mut response = ureq::get(format!("{}{path}", self.base))
             .header("Authorization", &self.authorization)
@@ -134,13 +153,5 @@ pub fn with_vhost(base: &str, vhost: &str) -> anyhow::Result<String> {
 
 /// Percent-encodes a path segment (vhost and queue names contain `/` and `.`).
 pub fn enc(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    crate::config::percent_encode(segment)
 }

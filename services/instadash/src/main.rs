@@ -7,6 +7,7 @@ mod data_dir;
 mod demo;
 mod deploy;
 mod dlq;
+mod health;
 mod probe;
 mod run;
 mod schema;

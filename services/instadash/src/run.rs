@@ -3,10 +3,7 @@
 //! readiness probes ([`health`]) for its whole life.
 
 // A submodule by path, so that `instadash run` owns its probes without main.rs naming them.
-#[path = "health.rs"]
-pub(crate) mod health;
 
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use broker_bridge::{Bridge, BridgeArgs, BridgeConfig};
@@ -17,16 +14,15 @@ use instadash_dashcam::cli::DashcamArgs;
 use instadash_dashcam::service::{CLIP_WORKER_PREFETCH, DashcamService};
 use instadash_monitor::cli::MonitorArgs;
 use instadash_monitor::service::Monitor;
-use instadash_simulator::service::Simulator;
 use instadash_tracker::cli::TrackerArgs;
 use instadash_tracker::service::Tracker;
 use instadash_trips::cli::TripArgs;
 use instadash_trips::service::TripService;
 use tracing::info;
 
-use self::health::{Health, HealthArgs};
+use crate::health::{Health, HealthArgs};
 use crate::data_dir::DataDirArg;
-use crate::simulate::{ProgressLine, SimulateArgs};
+use crate::simulate::{self, SimulateArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -175,7 +171,7 @@ async fn run_service(service: Service, health: &Health) -> anyhow::Result<()> {
             until_signal("monitor", health, link).await;
             service.stop().await
         }
-        Service::Simulator(args) => simulator(args, health).await,
+        Service::Simulator(args) => simulate::simulate(args, health).await,
     }
 }
 
@@ -197,51 +193,4 @@ async fn until_signal(
     info!("{service} running; Ctrl-C or SIGTERM to stop");
     broker_bridge::shutdown::signal().await;
     health.stopping();
-}
-
-/// `instadash simulate` as a service: the same cars and progress line, with readiness. The
-/// simulator can also end by itself (`--duration-s`, the end of a scenario).
-async fn simulator(args: SimulateArgs, health: &Health) -> anyhow::Result<()> {
-    let prepared = args.simulator.prepare()?;
-    let config = BridgeConfig::resolve(&args.bridge, "simulator")?;
-    info!(
-        "simulator: {} cars on {} (seed {}, {} fix interval ms, speedup {})",
-        prepared.model.car_count(),
-        config.redacted_url(),
-        prepared.seed,
-        prepared.model.fix_interval_ms(),
-        prepared.options.speedup,
-    );
-    let bridge = Bridge::connect(config)
-        .await
-        .context("connecting to the broker")?;
-    // The cars answer for their dashcam clips before any clip is captured.
-    instadash_simulator::clips::serve_clips(&bridge).await?;
-    let simulator = Simulator::start(bridge.clone(), prepared.model, prepared.options);
-    health.started(bridge.state());
-    let deadline = args
-        .duration_s
-        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
-    let mut line = ProgressLine::new();
-    let mut ticks = tokio::time::interval(Duration::from_millis(500));
-    let signal = broker_bridge::shutdown::signal();
-    tokio::pin!(signal);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            () = &mut signal => break,
-        }
-        line.show(&simulator.progress(), "");
-        if simulator.is_finished() || deadline.is_some_and(|d| Instant::now() >= d) {
-            break;
-        }
-    }
-    health.stopping();
-    let report = simulator.stop().await?;
-    line.finish(&report.progress);
-    bridge.shutdown().await.context("leaving the bus")?;
-    if args.json {
-        println!("{}", serde_json::to_string(&report.progress)?);
-    }
-    Ok(())
 }

@@ -9,6 +9,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use instadash_simulator::cli::SimulatorArgs;
 use instadash_simulator::service::{Progress, Simulator};
 
+use crate::health::Health;
+
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
     #[command(flatten)]
@@ -24,6 +26,15 @@ pub struct SimulateArgs {
 }
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    let health = Health::serve(None).await?;
+    let outcome = simulate(args, &health).await;
+    health.close().await;
+    outcome
+}
+
+/// The cars until Ctrl-C, SIGTERM, `--duration-s` or the end of the scenario; `health` says when
+/// they run (`instadash run simulator` serves it).
+pub async fn simulate(args: SimulateArgs, health: &Health) -> anyhow::Result<()> {
     let prepared = args.simulator.prepare()?;
     let config = BridgeConfig::resolve(&args.bridge, "simulator")?;
     eprintln!(
@@ -40,6 +51,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     // The cars answer for their dashcam clips before any clip is captured.
     instadash_simulator::clips::serve_clips(&bridge).await?;
     let simulator = Simulator::start(bridge.clone(), prepared.model, prepared.options);
+    health.started(bridge.state());
     let deadline = args
         .duration_s
         .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
@@ -57,6 +69,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             break;
         }
     }
+    health.stopping();
     let report = simulator.stop().await?;
     line.finish(&report.progress);
     bridge.shutdown().await.context("leaving the bus")?;

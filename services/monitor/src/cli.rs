@@ -22,6 +22,10 @@ pub struct MonitorArgs {
         default_value = broker_bridge::management::DEFAULT_MANAGEMENT_URL
     )]
     pub management_url: String,
+    /// A file holding the password of the management URL's user (a mounted secret), instead of a
+    /// password in the URL.
+    #[arg(long, env = "RABBITMQ_MANAGEMENT_PASSWORD_FILE")]
+    pub management_password_file: Option<std::path::PathBuf>,
     /// How often the management API is polled, seconds. It refreshes its own figures every 5 s.
     #[arg(long, env = "INSTADASH_MONITOR_POLL_S", default_value_t = 2.0)]
     pub poll_s: f64,
@@ -68,6 +72,7 @@ impl MonitorArgs {
         Ok(MonitorOptions {
             listen: self.listen,
             management_url: self.management_url.clone(),
+            management_password_file: self.management_password_file.clone(),
             poll,
             rules: RuleConfig {
                 no_consumer_after: seconds("no-consumer-s", self.no_consumer_s)?,

@@ -39,6 +39,8 @@ use crate::{graph, http, metrics};
 pub struct MonitorOptions {
     pub listen: SocketAddr,
     pub management_url: String,
+    /// The management password, from a file rather than the URL.
+    pub management_password_file: Option<std::path::PathBuf>,
     /// Management API poll interval.
     pub poll: Duration,
     /// How often the overview is rebuilt and pushed to pages.
@@ -57,6 +59,7 @@ impl Default for MonitorOptions {
         MonitorOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             management_url: broker_bridge::management::DEFAULT_MANAGEMENT_URL.to_owned(),
+            management_password_file: None,
             poll: Duration::from_secs(2),
             refresh: Duration::from_secs(1),
             vehicle_batch: Duration::from_millis(500),
@@ -144,7 +147,10 @@ pub struct Monitor {
 impl Monitor {
     /// Subscribes, starts polling and serving. Returns once the page is served and events flow.
     pub async fn start(bridge: Bridge, options: MonitorOptions) -> anyhow::Result<Self> {
-        let management = Management::new(&options.management_url)?;
+        let mut management = Management::new(&options.management_url)?;
+        if let Some(file) = &options.management_password_file {
+            management = management.with_password_file(file)?;
+        }
         // Installed before anything is recorded: the `metrics` macros drop what comes earlier.
         metrics::handle();
         let vhost = bridge.config().vhost().context("the AMQP URL's vhost")?;

@@ -212,15 +212,19 @@ fn check_value(command: &Command, arg: &Arg, value: &str) -> anyhow::Result<()> 
         })
 }
 
-/// `instadash run <service>` as a command of its own, with the global flags (`--log-json`).
+/// `instadash run <service>` as a command of its own, with the global flags of `instadash`
+/// (`--log-json`) and of `run` (`--health-listen`), which clap hands down only when it parses.
 fn run_command(service: &str) -> anyhow::Result<Command> {
     let root = crate::Cli::command();
-    let mut command = root
+    let run = root
         .find_subcommand("run")
-        .and_then(|run| run.find_subcommand(service))
+        .context("`instadash` has no `run` command")?;
+    let mut command = run
+        .find_subcommand(service)
         .with_context(|| format!("`instadash run` has no service `{service}`"))?
         .clone();
-    for global in root.get_arguments().filter(|arg| arg.is_global_set()) {
+    let globals = root.get_arguments().chain(run.get_arguments());
+    for global in globals.filter(|arg| arg.is_global_set()) {
         command = command.arg(global.clone());
     }
     Ok(command)
