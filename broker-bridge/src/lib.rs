@@ -42,6 +42,8 @@ pub mod trace_context;
 
 #[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(any(feature = "testing", feature = "bench"))]
+pub mod ledger;
 #[cfg(feature = "management")]
 pub mod management;
 #[cfg(feature = "testing")]

@@ -247,50 +247,7 @@ impl<T: Send + 'static> Received<T> {
     }
 }
 
-/// What a handler saw, by event id: proves that nothing was lost (every id handled) and nothing was
-/// handled twice (no id seen again), whatever the broker redelivered or the publisher republished.
-#[derive(Default)]
-pub struct Ledger {
-    inner: std::sync::Mutex<LedgerInner>,
-}
-
-#[derive(Default)]
-struct LedgerInner {
-    ids: std::collections::HashSet<String>,
-    duplicates: u64,
-    last_at: Option<std::time::Instant>,
-}
-
-impl Ledger {
-    /// Records that a handler was handed the event `id` (call it from the handler).
-    pub fn record(&self, id: &str) {
-        let mut inner = self.lock();
-        if !inner.ids.insert(id.to_owned()) {
-            inner.duplicates += 1;
-        }
-        inner.last_at = Some(std::time::Instant::now());
-    }
-
-    /// Distinct events handled.
-    pub fn handled(&self) -> usize {
-        self.lock().ids.len()
-    }
-
-    /// How often a handler was handed an event it had already seen.
-    pub fn duplicates(&self) -> u64 {
-        self.lock().duplicates
-    }
-
-    pub fn last_handled_at(&self) -> Option<std::time::Instant> {
-        self.lock().last_at
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, LedgerInner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
+pub use crate::ledger::{Ledger, LedgerReport};
 
 /// Polls `condition` until it holds or `timeout` passes.
 pub async fn wait_until(
