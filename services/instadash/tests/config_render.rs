@@ -128,6 +128,8 @@ fn every_environment_and_service_renders_files_the_bridge_and_the_env_file_accep
             let file = out_dir.path().join(format!("{env}-{service}.toml"));
             let out = render(&shipped(), env, service, &["--out", file.to_str().unwrap()]);
             assert_eq!(rendered(&out), "", "--out writes the file, not stdout");
+            let table: toml::Table = fs::read_to_string(&file).unwrap().parse().unwrap();
+            let password_file = table["amqp_password_file"].as_str().unwrap().to_owned();
             let config = resolve(&file, "s3cret");
             assert_eq!(&config.service, service, "{env}");
             assert!(
@@ -155,8 +157,8 @@ fn every_environment_and_service_renders_files_the_bridge_and_the_env_file_accep
                 "{vars:?}"
             );
             assert_eq!(
-                vars["AMQP_PASSWORD_FILE"],
-                format!("/run/secrets/amqp-{service}")
+                vars["AMQP_PASSWORD_FILE"], password_file,
+                "both formats agree"
             );
             assert_eq!(
                 vars["INSTADASH_LOG_JSON"],
@@ -234,19 +236,19 @@ fn the_overlay_wins_over_the_base_and_a_service_section_over_both() {
 
 #[test]
 fn service_and_env_placeholders_are_substituted() {
-    let text = rendered(&render(&shipped(), "prod", "trips", &[]));
+    let text = rendered(&render(&shipped(), "dev", "trips", &[]));
     let table: toml::Table = text.parse().unwrap();
     assert_eq!(table["service"].as_str(), Some("trips"));
     assert!(
         table["amqp_url"]
             .as_str()
             .unwrap()
-            .starts_with("amqps://trips@"),
+            .starts_with("amqp://trips@"),
         "{text}"
     );
     assert_eq!(
         table["amqp_password_file"].as_str(),
-        Some("/run/secrets/amqp-trips")
+        Some("/run/secrets/trips")
     );
     assert!(
         !text.contains("{service}") && !text.contains("{env}"),
@@ -393,7 +395,10 @@ fn env_output_is_key_value_lines_with_the_services_own_settings() {
     let text = rendered(&render(&shipped(), "prod", "dashcam", &["--format", "env"]));
     let vars = env_lines(&text);
     assert_eq!(vars["INSTADASH_DASHCAM_WORKERS"], "8");
-    assert_eq!(vars["INSTADASH_TLS_CA_FILE"], "/etc/instadash/tls/ca.pem");
+    assert_eq!(
+        vars["INSTADASH_TLS_CA_FILE"],
+        "/run/secrets/instadash/rabbitmq-ca/ca.crt"
+    );
     assert_eq!(vars["RUST_LOG"], "info");
     assert!(text.ends_with('\n'));
 }
