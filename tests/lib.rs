@@ -44,3 +44,16 @@ pub fn set_up(script: &str) -> PathBuf {
     );
     program
 }
+
+/// Builds `instadash` (a no-op when `cargo build --workspace` already did), off the async runtime.
+pub async fn build_instadash() -> escargot::CargoRun {
+    tokio::task::spawn_blocking(|| {
+        escargot::CargoBuild::new()
+            .package("instadash")
+            .bin("instadash")
+            .run()
+            .expect("instadash builds")
+    })
+    .await
+    .expect("the build task ends")
+}

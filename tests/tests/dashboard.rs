@@ -121,19 +121,6 @@ impl Up {
     }
 }
 
-/// Builds `instadash` (a no-op when `cargo build --workspace` already did).
-async fn build_instadash() -> escargot::CargoRun {
-    tokio::task::spawn_blocking(|| {
-        escargot::CargoBuild::new()
-            .package("instadash")
-            .bin("instadash")
-            .run()
-            .expect("instadash builds")
-    })
-    .await
-    .unwrap()
-}
-
 /// Chromium and the npm packages, set up by `scripts/browser-env` if needed; chromium's path.
 async fn browser_env() -> PathBuf {
     tokio::task::spawn_blocking(|| set_up("scripts/browser-env"))
@@ -152,7 +139,7 @@ async fn an_operator_sees_the_fleet_acknowledges_an_alert_and_inspects_bus_servi
     std::fs::create_dir_all(&artifacts).expect("the artifacts directory can be made");
 
     let setup = Instant::now();
-    let instadash = build_instadash().await;
+    let instadash = instadash_tests::build_instadash().await;
     eprintln!("instadash built in {:.1} s", setup.elapsed().as_secs_f64());
     let setup = Instant::now();
     let chromium = browser_env().await;

@@ -33,15 +33,7 @@ struct Deployment {
 
 impl Deployment {
     async fn start() -> Deployment {
-        let instadash = tokio::task::spawn_blocking(|| {
-            escargot::CargoBuild::new()
-                .package("instadash")
-                .bin("instadash")
-                .run()
-                .expect("instadash builds")
-        })
-        .await
-        .unwrap();
+        let instadash = instadash_tests::build_instadash().await;
         let passwords = tempfile::tempdir().unwrap();
         for user in USERS {
             // Passwords with characters a URL must escape, as generated ones may have.
