@@ -18,6 +18,10 @@
 //! enabled by `deploy/setup-broker.sh`).
 
 pub mod private_node;
+pub mod cluster;
+pub use cluster::PrivateCluster;
+pub mod proxy;
+pub use proxy::FaultProxy;
 
 use std::time::Duration;
 

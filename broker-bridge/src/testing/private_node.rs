@@ -19,6 +19,11 @@
 //!
 //! A node can also listen for `amqps://` ([`PrivateNode::start_tls`]), with certificates the test
 //! makes, and then requires a client certificate signed by the test's CA.
+//!
+//! Harsher faults: [`PrivateNode::kill`] is `kill -9` of the whole node (restart it afterwards on
+//! the same data), [`PrivateNode::freeze`] / [`PrivateNode::thaw`] stop and continue its processes
+//! (`kill -STOP` / `kill -CONT`): its sockets stay open and nothing answers, as with a hung
+//! machine. Three nodes joined as one cluster are a [`PrivateCluster`](super::cluster::PrivateCluster).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -101,6 +106,30 @@ pub struct PrivateNode {
     /// The supervising shell while the node runs. Its pid is the node's process group id, and
     /// while it is not reaped that id cannot be reused, so signalling the group is safe.
     supervisor: Option<Child>,
+    /// Announced in every AMQP handshake (`cluster_name`), so `boot` can tell this node from any
+    /// other process on its port. The node's own name, or the cluster's for a cluster member.
+    identity: String,
+    /// Stopped with SIGSTOP by [`freeze`](Self::freeze) and not continued yet.
+    frozen: bool,
+}
+
+/// What the members of one cluster share: the Erlang cookie (nodes only talk to nodes with the
+/// same cookie) and the cluster name they announce.
+#[derive(Debug, Clone)]
+pub(crate) struct Membership {
+    pub cookie: String,
+    pub cluster_name: String,
+}
+
+impl Membership {
+    /// A fresh cookie and a cluster name of its own.
+    pub(crate) fn fresh() -> Self {
+        let n = NEXT_NODE.fetch_add(1, Ordering::Relaxed);
+        Self {
+            cookie: random_cookie(),
+            cluster_name: format!("instadash-test-cluster-{}-{n}", std::process::id()),
+        }
+    }
 }
 
 impl PrivateNode {
@@ -112,7 +141,7 @@ impl PrivateNode {
     /// shared node for the management or Prometheus ports). If the node does not come up, the
     /// error carries the tail of its logs.
     pub async fn start() -> Result<PrivateNode> {
-        Self::start_with(None).await
+        Self::start_with(None, None).await
     }
 
     /// Boots a fresh node as [`start`](Self::start) does, with a TLS listener on a port of its own
@@ -122,14 +151,23 @@ impl PrivateNode {
     /// another CA, is refused during the TLS handshake. The files are copied into the node's own
     /// directory.
     pub async fn start_tls(tls: &TlsFiles) -> Result<PrivateNode> {
-        Self::start_with(Some(tls)).await
+        Self::start_with(Some(tls), None).await
     }
 
-    async fn start_with(tls: Option<&TlsFiles>) -> Result<PrivateNode> {
+    /// Boots a fresh node that shares `membership`'s cookie and cluster name, ready to join the
+    /// other members (see [`PrivateCluster`](super::cluster::PrivateCluster)).
+    pub(crate) async fn start_member(membership: &Membership) -> Result<PrivateNode> {
+        Self::start_with(None, Some(membership)).await
+    }
+
+    async fn start_with(
+        tls: Option<&TlsFiles>,
+        membership: Option<&Membership>,
+    ) -> Result<PrivateNode> {
         let sbin = find_sbin()?;
         let mut attempt = 1;
         loop {
-            let mut node = Self::prepare(sbin.clone(), tls)?;
+            let mut node = Self::prepare(sbin.clone(), tls, membership)?;
             match node.boot().await {
                 Ok(()) => return Ok(node),
                 Err(err) if attempt < START_ATTEMPTS && node.port_was_taken() => {
@@ -160,6 +198,23 @@ impl PrivateNode {
         self.tls_port
     }
 
+    /// The Erlang node name, `instadash-test-<pid>-<n>@localhost` (what `join_cluster` and
+    /// `rabbitmqctl list_queues leader members` name it by).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the node's processes are running (started and not stopped or killed; a frozen
+    /// node counts as running).
+    pub fn is_running(&self) -> bool {
+        self.supervisor.is_some()
+    }
+
+    /// Whether the node is frozen ([`freeze`](Self::freeze) without [`thaw`](Self::thaw)).
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
     /// The node's AMQP port on 127.0.0.1; it stays the same across [`stop`](Self::stop) and
     /// [`restart`](Self::restart), so clients can reconnect to the same URL.
     pub fn port(&self) -> u16 {
@@ -178,15 +233,20 @@ impl PrivateNode {
             return Ok(());
         };
         let started = Instant::now();
-        let stopped_cleanly = match self.ctl_within(&["stop"], STOP_TIMEOUT).await {
-            Ok(_) => self.wait_for_exit(STOP_TIMEOUT).await?,
-            Err(err) => {
-                tracing::warn!(node = %self.name, error = %err, "rabbitmqctl stop failed, killing the node");
-                false
+        // A frozen node cannot answer rabbitmqctl: waiting for it would only add the timeout.
+        let stopped_cleanly = if self.frozen {
+            false
+        } else {
+            match self.ctl_within(&["stop"], STOP_TIMEOUT).await {
+                Ok(_) => self.wait_for_exit(STOP_TIMEOUT).await?,
+                Err(err) => {
+                    tracing::warn!(node = %self.name, error = %err, "rabbitmqctl stop failed, killing the node");
+                    false
+                }
             }
         };
         if !stopped_cleanly {
-            self.kill();
+            self.kill_group();
         }
         self.ensure_gone(group).await?;
         tracing::info!(node = %self.name, elapsed = ?started.elapsed(), "private RabbitMQ node stopped");
@@ -203,6 +263,62 @@ impl PrivateNode {
         self.boot().await
     }
 
+    /// Kills the node as `kill -9` would: SIGKILL to every process of the node at once, no
+    /// shutdown of any kind (a frozen node dies too). When this returns, its processes are gone
+    /// and the port refuses connections. The data directory is kept as the crash left it, so
+    /// [`restart`](Self::restart) boots the node again on the same data and ports (RabbitMQ
+    /// recovers its queues from disk). Killing a stopped node does nothing.
+    pub async fn kill(&mut self) -> Result<()> {
+        let Some(group) = self.supervisor.as_ref().map(Child::id) else {
+            return Ok(());
+        };
+        self.kill_group();
+        self.ensure_gone(group).await?;
+        tracing::info!(node = %self.name, "private RabbitMQ node killed (SIGKILL)");
+        Ok(())
+    }
+
+    /// Freezes the node as `kill -STOP` would: every process of the broker stops where it is.
+    /// Its listening and open sockets stay, so clients see no error: connections simply go
+    /// silent (heartbeats notice), confirms do not come, new TCP connections are accepted by the
+    /// kernel but never answered. [`thaw`](Self::thaw) continues it; dropping, stopping or
+    /// killing a frozen node works as for a running one.
+    ///
+    /// The supervising shell and its watchdog are left running, so a test process that dies
+    /// while the node is frozen still takes the node down with it.
+    pub fn freeze(&mut self) -> Result<()> {
+        let Some(group) = self.supervisor.as_ref().map(Child::id) else {
+            bail!("private RabbitMQ node {} is not running", self.name);
+        };
+        let broker = broker_processes(group);
+        if broker.is_empty() {
+            bail!(
+                "private RabbitMQ node {}: no broker process to freeze",
+                self.name
+            );
+        }
+        let pids: Vec<String> = broker.iter().map(u32::to_string).collect();
+        signal("STOP", &pids)?;
+        self.frozen = true;
+        tracing::info!(node = %self.name, processes = ?broker, "private RabbitMQ node frozen (SIGSTOP)");
+        Ok(())
+    }
+
+    /// Continues a frozen node (`kill -CONT` to its whole process group); the broker carries on
+    /// where it stopped. Thawing a node that is not frozen does nothing.
+    pub fn thaw(&mut self) -> Result<()> {
+        let Some(group) = self.supervisor.as_ref().map(Child::id) else {
+            self.frozen = false;
+            return Ok(());
+        };
+        if self.frozen {
+            signal("CONT", &[format!("-{group}")])?;
+            self.frozen = false;
+            tracing::info!(node = %self.name, "private RabbitMQ node thawed (SIGCONT)");
+        }
+        Ok(())
+    }
+
     /// Runs `rabbitmqctl <args>` against this node (never the shared one) and returns its stdout,
     /// e.g. `ctl(&["close_all_connections", "fault test"])`, `ctl(&["list_queues", "name",
     /// "messages"])` or `ctl(&["stop_app"])`. Fails if the command exits non-zero (the error
@@ -211,7 +327,11 @@ impl PrivateNode {
         self.ctl_within(args, CTL_TIMEOUT).await
     }
 
-    fn prepare(sbin: PathBuf, tls: Option<&TlsFiles>) -> Result<Self> {
+    fn prepare(
+        sbin: PathBuf,
+        tls: Option<&TlsFiles>,
+        membership: Option<&Membership>,
+    ) -> Result<Self> {
         let n = NEXT_NODE.fetch_add(1, Ordering::Relaxed);
         let name = format!("instadash-test-{}-{n}@localhost", std::process::id());
         let [port, dist_port, tls_port] = free_ports().context("picking free ports")?;
@@ -220,6 +340,8 @@ impl PrivateNode {
             .prefix("instadash-rabbitmq-")
             .tempdir()
             .context("creating the node's directory")?;
+        let identity = membership.map_or_else(|| name.clone(), |m| m.cluster_name.clone());
+        let cookie = membership.map_or_else(random_cookie, |m| m.cookie.clone());
         let node = PrivateNode {
             name,
             port,
@@ -228,6 +350,8 @@ impl PrivateNode {
             sbin,
             dir,
             supervisor: None,
+            identity,
+            frozen: false,
         };
 
         for sub in ["home", "mnesia", "log"] {
@@ -240,7 +364,7 @@ impl PrivateNode {
             .create_new(true)
             .mode(0o400)
             .open(node.path("home/.erlang.cookie"))?
-            .write_all(random_cookie().as_bytes())?;
+            .write_all(cookie.as_bytes())?;
         fs::write(node.path("enabled_plugins"), "[].\n")?;
         // Stands in for /etc/rabbitmq/rabbitmq-env.conf, which names the shared node.
         fs::write(
@@ -248,13 +372,14 @@ impl PrivateNode {
             "# private test node: no overrides\n",
         )?;
         // cluster_name is announced in every AMQP handshake, which lets boot() tell this node
-        // from any other process that might have grabbed the port.
+        // from any other process that might have grabbed the port. Cluster members all set the
+        // cluster's name (it is one value for the whole cluster, set again by each booting node).
         let mut config = format!(
             "listeners.tcp.default = 127.0.0.1:{port}\n\
              loopback_users.guest = true\n\
              cluster_name = {}\n\
              log.console = false\n",
-            node.name
+            node.identity
         );
         if let (Some(tls), Some(tls_port)) = (tls, tls_port) {
             config.push_str(&node.tls_config(tls, tls_port)?);
@@ -291,7 +416,7 @@ impl PrivateNode {
     async fn boot(&mut self) -> Result<()> {
         let started = Instant::now();
         if let Err(err) = self.spawn_and_wait().await {
-            self.kill();
+            self.kill_group();
             bail!(
                 "private RabbitMQ node {} (port {}) did not start: {err:#}\n{}",
                 self.name,
@@ -305,6 +430,24 @@ impl PrivateNode {
             elapsed = ?started.elapsed(),
             "private RabbitMQ node accepting AMQP connections"
         );
+        Ok(())
+    }
+
+    /// Waits (up to `limit`) until the node completes the start of an AMQP handshake as itself,
+    /// e.g. after `rabbitmqctl start_app`.
+    pub(crate) async fn wait_until_answering(&self, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        while !answers_amqp_as(self.port, &self.identity).await {
+            if Instant::now() >= deadline {
+                bail!(
+                    "private RabbitMQ node {} does not answer AMQP on port {} after {limit:?}\n{}",
+                    self.name,
+                    self.port,
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
         Ok(())
     }
 
@@ -323,11 +466,12 @@ impl PrivateNode {
             .stderr(console)
             .process_group(0);
         self.supervisor = Some(cmd.spawn().context("spawning rabbitmq-server")?);
+        self.frozen = false;
 
         let deadline = Instant::now() + BOOT_TIMEOUT;
         loop {
             // The TLS listener may open a moment after the plain one.
-            if answers_amqp_as(self.port, &self.name).await
+            if answers_amqp_as(self.port, &self.identity).await
                 && match self.tls_port {
                     Some(port) => accepts(port).await,
                     None => true,
@@ -438,11 +582,12 @@ impl PrivateNode {
     }
 
     /// Kills this node's process group and waits until its processes are gone. Blocking and best
-    /// effort, as it also serves `Drop`.
-    fn kill(&mut self) {
+    /// effort, as it also serves `Drop`. SIGKILL ends stopped (frozen) processes too.
+    fn kill_group(&mut self) {
         let Some(mut child) = self.supervisor.take() else {
             return;
         };
+        self.frozen = false;
         let group = child.id();
         // The group id stays ours while the supervisor is unreaped or any member lives on.
         if matches!(child.try_wait(), Ok(None)) || !live_group_members(group).is_empty() {
@@ -544,6 +689,7 @@ impl fmt::Debug for PrivateNode {
             .field("dist_port", &self.dist_port)
             .field("dir", &self.dir.path())
             .field("running", &self.supervisor.is_some())
+            .field("frozen", &self.frozen)
             .finish()
     }
 }
@@ -552,7 +698,7 @@ impl Drop for PrivateNode {
     /// Kills exactly this node (no clean shutdown: its data is about to be deleted anyway) and
     /// removes its directories.
     fn drop(&mut self) {
-        self.kill();
+        self.kill_group();
     }
 }
 
@@ -662,6 +808,47 @@ async fn port_refuses(port: u16) -> bool {
     }
 }
 
+/// Sends `kill -s <signal> -- <targets>`: pids, or `-<pgid>` for a whole process group.
+fn signal(signal: &str, targets: &[String]) -> Result<()> {
+    let script = format!("kill -s {signal} -- {}", targets.join(" "));
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("running `{script}`"))?;
+    if !status.success() {
+        bail!("`{script}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// The broker's own processes in the node's process group `group`: every live member except the
+/// supervising shell (the group leader) and its watchdog (a forked `sh` child of the leader).
+/// Those two must keep running while the broker is frozen, or a dying test would leave it behind.
+fn broker_processes(group: u32) -> Vec<u32> {
+    live_group_members(group)
+        .into_iter()
+        .filter(|&pid| {
+            if pid == group {
+                return false;
+            }
+            let Some((comm, ppid)) = comm_and_parent(pid) else {
+                return false;
+            };
+            !(ppid == group && comm == "sh")
+        })
+        .collect()
+}
+
+/// A process's command name and parent pid, from /proc.
+fn comm_and_parent(pid: u32) -> Option<(String, u32)> {
+    let stat = fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_owned();
+    let ppid = rest.split_whitespace().nth(1)?.parse().ok()?;
+    Some((comm, ppid))
+}
+
 /// Processes still alive (zombies count as gone) in process group `group`, from /proc.
 fn live_group_members(group: u32) -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -747,10 +934,80 @@ mod tests {
         connect(port).expect("a bounced node accepts connections");
     }
 
+    /// The state letter of `pid` in /proc (`T` = stopped).
+    fn state_of(pid: u32) -> Option<char> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .next()?
+            .chars()
+            .next()
+    }
+
+    #[tokio::test]
+    async fn freeze_stops_the_broker_but_not_its_watchdog_and_a_frozen_node_dies_on_drop() {
+        let mut node = PrivateNode::start().await.expect("start");
+        let group = group_of(&node);
+        node.freeze().expect("freeze");
+        assert!(node.is_frozen());
+        let broker = broker_processes(group);
+        assert!(!broker.is_empty());
+        for pid in &broker {
+            assert_eq!(state_of(*pid), Some('T'), "broker process {pid} stopped");
+        }
+        let watchers: Vec<u32> = live_group_members(group)
+            .into_iter()
+            .filter(|pid| !broker.contains(pid))
+            .collect();
+        assert!(watchers.contains(&group), "the supervisor is not frozen");
+        assert!(watchers.len() >= 2, "nor its watchdog: {watchers:?}");
+        for pid in &watchers {
+            assert_ne!(state_of(*pid), Some('T'), "{pid} must keep running");
+        }
+        // Frozen, it accepts TCP (the kernel does) but never answers the AMQP handshake.
+        assert!(!answers_amqp_as(node.port(), &node.identity).await);
+
+        node.thaw().expect("thaw");
+        node.wait_until_answering(Duration::from_secs(10))
+            .await
+            .expect("answers again once continued");
+
+        node.freeze().expect("freeze again");
+        drop(node);
+        assert!(
+            live_group_members(group).is_empty(),
+            "a frozen node is killed on drop"
+        );
+    }
+
+    #[tokio::test]
+    async fn kill_is_immediate_and_restart_recovers_the_data() {
+        let mut node = PrivateNode::start().await.expect("start");
+        node.ctl(&["add_vhost", "survives-kill"])
+            .await
+            .expect("add_vhost");
+        let group = group_of(&node);
+        node.kill().await.expect("kill -9");
+        assert!(!node.is_running());
+        assert!(live_group_members(group).is_empty(), "processes gone");
+        assert_eq!(
+            connect(node.port()).expect_err("refused").kind(),
+            io::ErrorKind::ConnectionRefused
+        );
+        node.kill().await.expect("killing a dead node is a no-op");
+        node.restart().await.expect("restart after kill -9");
+        let vhosts = node.ctl(&["list_vhosts", "--silent"]).await.expect("list");
+        assert!(
+            vhosts.lines().any(|l| l.trim() == "survives-kill"),
+            "{vhosts}"
+        );
+    }
+
     #[tokio::test]
     async fn a_taken_port_fails_the_boot_with_the_log_tail() {
-        let mut node =
-            PrivateNode::prepare(find_sbin().expect("RabbitMQ installed"), None).expect("prepare");
+        let mut node = PrivateNode::prepare(find_sbin().expect("RabbitMQ installed"), None, None)
+            .expect("prepare");
         let _squatter =
             TcpListener::bind((Ipv4Addr::LOCALHOST, node.port)).expect("bind the node's port");
         let err = format!("{:#}", node.boot().await.expect_err("boot must fail"));

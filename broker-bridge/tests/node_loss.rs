@@ -1,0 +1,248 @@
+//! Node loss on a three-node RabbitMQ cluster of private nodes, started by the test: a publisher
+//! and a consumer group of two instances run a steady stream through a quorum queue (the bridge
+//! declares quorum queues by default) while, in turn, the queue's leader node is killed
+//! (`kill -9`), a follower node is killed, and the leader node is frozen (`kill -STOP`) for 10 s.
+//! Killed nodes are restarted (and back in the cluster) before the next fault.
+//!
+//! The clients connect to node 1, and before each fault the queue's leader is moved to node 0
+//! (Ra's leadership transfer), so the faults hit the queue's replicas, never the clients' own
+//! connection: this measures what the cluster does for a quorum queue, and the client only has to
+//! ride out delayed confirms and deliveries. (A client whose own node dies reconnects to the same
+//! URL, which is covered by `broker_faults.rs` and `broker_restart.rs`.)
+//!
+//! Each fault has a ledger of its own (its part of the stream); nothing may be lost or handled
+//! twice, and the longest stall is reported.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use broker_bridge::testing::{Ledger, LedgerReport, PrivateCluster, wait_until};
+use broker_bridge::{Bridge, BridgeConfig, Incoming, Receipt, topology};
+
+#[allow(dead_code)]
+mod common;
+
+use common::Tick;
+
+/// Events per fault: about three seconds of stream.
+const PER_FAULT: u32 = 3_000;
+/// Events per pacing step, one step every 10 ms: about 1,000 events a second.
+const BURST: u32 = 10;
+const GROUP: &str = "tracker";
+/// Where the clients connect: never killed or frozen.
+const CLIENT_NODE: usize = 1;
+/// Where the queue's leader is put before each fault.
+const LEADER_NODE: usize = 0;
+/// The follower killed in the second fault.
+const FOLLOWER_NODE: usize = 2;
+const FREEZE: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    KillLeader,
+    KillFollower,
+    FreezeLeader,
+}
+
+impl Fault {
+    fn scenario(self) -> &'static str {
+        match self {
+            Fault::KillLeader => "node loss: kill -9 the quorum queue's leader",
+            Fault::KillFollower => "node loss: kill -9 a follower",
+            Fault::FreezeLeader => "node loss: freeze the leader 10 s (kill -STOP)",
+        }
+    }
+}
+
+fn config(url: &str, service: &str) -> BridgeConfig {
+    let mut config = BridgeConfig::new(service);
+    config.amqp_url = url.to_owned();
+    config.heartbeat_secs = 2;
+    config.confirm_timeout = Duration::from_secs(3);
+    config.stats_interval = Duration::ZERO;
+    config
+}
+
+/// Publishes ticks `from..from + PER_FAULT` at a steady pace into `ledger`; how many failed.
+async fn publish_part(bridge: Bridge, ledger: Arc<Ledger>, from: u32) -> u64 {
+    let failed = Arc::new(AtomicU64::new(0));
+    let (receipts, mut pending) = tokio::sync::mpsc::unbounded_channel::<(u32, Receipt)>();
+    let confirming = {
+        let (ledger, failed) = (ledger.clone(), failed.clone());
+        tokio::spawn(async move {
+            while let Some((seq, receipt)) = pending.recv().await {
+                match receipt.confirmed().await {
+                    Ok(()) => ledger.confirmed(&seq.to_string()),
+                    Err(error) => {
+                        tracing::error!(%error, seq, "not confirmed");
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    let mut pace = tokio::time::interval(Duration::from_millis(10));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for seq in from..from + PER_FAULT {
+        if seq % BURST == 0 {
+            pace.tick().await;
+        }
+        ledger.sent(&seq.to_string());
+        match bridge.publish(&Tick { seq }).await {
+            Ok(receipt) => {
+                let _ = receipts.send((seq, receipt));
+            }
+            Err(error) => {
+                tracing::error!(%error, seq, "not published");
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    drop(receipts);
+    let _ = confirming.await;
+    failed.load(Ordering::Relaxed)
+}
+
+/// Runs one fault over its part of the stream and returns its ledger's report.
+async fn run_fault(
+    cluster: &mut PrivateCluster,
+    fault: Fault,
+    part: u32,
+    producer: &Bridge,
+    consumers: &[Bridge],
+    ledger: Arc<Ledger>,
+) -> LedgerReport {
+    let queue = topology::group_queue(GROUP);
+    cluster
+        .transfer_leader(&queue, LEADER_NODE)
+        .await
+        .expect("the leader goes to node 0");
+    let duplicates_before: u64 = consumers.iter().map(|c| c.stats().duplicates).sum();
+    let publishing = tokio::spawn(publish_part(
+        producer.clone(),
+        ledger.clone(),
+        part * PER_FAULT,
+    ));
+    wait_until("traffic flowing", Duration::from_secs(20), || {
+        ledger.handled() > PER_FAULT as usize / 3
+    })
+    .await
+    .expect("traffic flows");
+
+    let started = Instant::now();
+    ledger.fault();
+    match fault {
+        Fault::KillLeader => cluster.kill(LEADER_NODE).await.expect("kill the leader"),
+        Fault::KillFollower => cluster.kill(FOLLOWER_NODE).await.expect("kill a follower"),
+        Fault::FreezeLeader => {
+            cluster.freeze(LEADER_NODE).expect("freeze the leader");
+            tokio::time::sleep(FREEZE).await;
+            cluster.thaw(LEADER_NODE).expect("thaw the leader");
+        }
+    }
+
+    let failed = tokio::time::timeout(Duration::from_secs(60), publishing)
+        .await
+        .expect("publishing finishes within a minute")
+        .expect("publishing task");
+    assert_eq!(failed, 0, "{fault:?}: every publish confirmed in the end");
+    wait_until(
+        "every confirmed event handled",
+        Duration::from_secs(60),
+        || ledger.all_confirmed_handled(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {}", ledger.report(fault.scenario())));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let duplicates_after: u64 = consumers.iter().map(|c| c.stats().duplicates).sum();
+    ledger.dropped_by_dedup(duplicates_after - duplicates_before);
+    eprintln!(
+        "{fault:?}: stream drained {:?} after the fault",
+        started.elapsed()
+    );
+
+    // The cluster whole again before the next fault.
+    match fault {
+        Fault::KillLeader => cluster
+            .restart(LEADER_NODE)
+            .await
+            .expect("leader node back"),
+        Fault::KillFollower => cluster
+            .restart(FOLLOWER_NODE)
+            .await
+            .expect("follower node back"),
+        Fault::FreezeLeader => cluster
+            .wait_until_clustered(Duration::from_secs(60))
+            .await
+            .expect("thawed node in the cluster"),
+    }
+    let report = ledger.report(fault.scenario());
+    assert_eq!(report.sent, PER_FAULT as usize);
+    assert_eq!(report.confirmed, PER_FAULT as usize);
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_queue_pipeline_survives_leader_kill_follower_kill_and_leader_freeze() {
+    common::init_logs();
+    let started = Instant::now();
+    let mut cluster = PrivateCluster::start().await.expect("cluster forms");
+    eprintln!("cluster formed in {:?}", started.elapsed());
+    let url = cluster.amqp_url(CLIENT_NODE);
+    let producer = Bridge::connect(config(&url, "simulator"))
+        .await
+        .expect("producer connects");
+
+    let faults = [Fault::KillLeader, Fault::KillFollower, Fault::FreezeLeader];
+    let ledgers: Arc<Vec<Arc<Ledger>>> =
+        Arc::new(faults.iter().map(|_| Arc::new(Ledger::default())).collect());
+    let mut consumers = Vec::new();
+    for _ in 0..2 {
+        let consumer = Bridge::connect(config(&url, GROUP))
+            .await
+            .expect("consumer connects");
+        let ledgers = ledgers.clone();
+        consumer
+            .subscribe(GROUP)
+            .on(move |m: Incoming<Tick>| {
+                let part = (m.data.seq / PER_FAULT) as usize;
+                if let Some(ledger) = ledgers.get(part) {
+                    ledger.record(&m.data.seq.to_string());
+                }
+                async { Ok(()) }
+            })
+            .start()
+            .await
+            .expect("subscribed");
+        consumers.push(consumer);
+    }
+    let queue = topology::group_queue(GROUP);
+    let mut members = cluster.members_of(&queue).await.expect("queue members");
+    members.sort_unstable();
+    assert_eq!(members, vec![0, 1, 2], "a quorum queue on all three nodes");
+
+    let mut reports = Vec::new();
+    for (part, fault) in faults.into_iter().enumerate() {
+        let report = run_fault(
+            &mut cluster,
+            fault,
+            part as u32,
+            &producer,
+            &consumers,
+            ledgers[part].clone(),
+        )
+        .await;
+        reports.push(report);
+    }
+    producer.shutdown().await.expect("producer shuts down");
+    for consumer in &consumers {
+        consumer.shutdown().await.expect("consumer shuts down");
+    }
+    eprintln!("node loss run took {:?}", started.elapsed());
+    let longest = reports.iter().map(|r| r.longest_stall_ms).max();
+    eprintln!("longest stall over all faults: {longest:?} ms");
+    for report in &reports {
+        report.assert_passed();
+    }
+}
