@@ -1,8 +1,10 @@
 //! Confirmed publishing: every message is persistent and `mandatory`, and stays in memory until the
 //! broker confirms it. A bounded window of unconfirmed messages gives back-pressure; a message whose
 //! confirm is lost with the connection, nacked, or overdue is published again (same `message_id`),
-//! so nothing is lost and consumers drop the duplicates. A publishing channel that is gone for good
-//! (its connection was replaced, or the broker closed it) is replaced by a new one.
+//! so nothing is lost and consumers drop the duplicates. A nacked message waits before going again
+//! (backing off while the broker keeps refusing it), still holding its place in the window. A
+//! publishing channel that is gone for good (its connection was replaced, or the broker closed it)
+//! is replaced by a new one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,6 +185,12 @@ pub(crate) async fn open_channel(link: &Link) -> Result<LinkedChannel, BridgeErr
     Ok(channel)
 }
 
+/// The first pause before a nacked message is published again; it doubles with each further nack
+/// of the same message, up to [`NACK_BACKOFF_MAX`]. Other retries (lost or overdue confirms) go at
+/// once: the connection's recovery already paced them.
+const NACK_BACKOFF_MIN: Duration = Duration::from_millis(50);
+const NACK_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
 /// How often a message is published again after the broker closed the channel under it. The
 /// broker closes a channel over one message (no such exchange, access refused); the others in
 /// flight on it get through on the next channel, the offending one fails with the broker's reason.
@@ -210,8 +218,7 @@ pub(crate) fn refusal(error: &lapin::Error, exchange: &str, routing_key: &str) -
     };
     let names_exchange = reply.contains(&format!("exchange '{exchange}'"));
     // "write access to topic '<routing key>' in exchange ..." for topic permissions.
-    let names_key =
-        !reply.contains("topic '") || reply.contains(&format!("topic '{routing_key}'"));
+    let names_key = !reply.contains("topic '") || reply.contains(&format!("topic '{routing_key}'"));
     (names_exchange && names_key).then(|| reply.to_owned())
 }
 
@@ -283,6 +290,7 @@ impl Shared {
     /// Follows one message until the broker settles it, republishing as often as needed.
     async fn settle(&self, mut pending: Pending) {
         let mut channel_faults = 0;
+        let mut nack_pause = NACK_BACKOFF_MIN;
         let outcome = loop {
             let confirmed = tokio::select! {
                 biased;
@@ -301,10 +309,22 @@ impl Shared {
                         reply: format!("{} {}", returned.reply_code, returned.reply_text),
                     });
                 }
-                Ok(Ok(Confirmation::Nack(None))) => "nacked by the broker".to_owned(),
+                Ok(Ok(Confirmation::Nack(None))) => {
+                    // The broker refuses it for now (a queue at its length limit with
+                    // `reject-publish`): wait before trying again, longer each time, so a full
+                    // queue is not hammered. The message keeps its slot in the window meanwhile,
+                    // so publishers are held back rather than buffered.
+                    tokio::time::sleep(nack_pause).await;
+                    nack_pause = (nack_pause * 2).min(NACK_BACKOFF_MAX);
+                    "nacked by the broker".to_owned()
+                }
                 Ok(Err(error)) if is_channel_fault(&error) => {
                     let message = &pending.message;
-                    if let Some(reply) = refusal(&error, message.exchange.as_str(), message.routing_key.as_str()) {
+                    if let Some(reply) = refusal(
+                        &error,
+                        message.exchange.as_str(),
+                        message.routing_key.as_str(),
+                    ) {
                         break Err(PublishError::Refused {
                             exchange: pending.message.exchange.to_string(),
                             routing_key: pending.message.routing_key.to_string(),
