@@ -4,6 +4,7 @@
 mod broker;
 mod fleet;
 mod monitor;
+mod soak;
 
 use clap::{Args, Subcommand};
 
@@ -22,6 +23,9 @@ enum BenchTarget {
     Fleet(fleet::FleetArgs),
     /// The monitor at a fleet size: its CPU and memory, and how quickly a change reaches the page.
     Monitor(monitor::MonitorArgs),
+    /// The fleet for minutes or hours with every connection closed by force every minute: the
+    /// ledger (nothing lost or handled twice), memory over time and the backlog.
+    Soak(soak::SoakArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -29,5 +33,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::Broker(args) => broker::run(args).await,
         BenchTarget::Fleet(args) => fleet::run(args).await,
         BenchTarget::Monitor(args) => monitor::run(args).await,
+        BenchTarget::Soak(args) => soak::run(args).await,
     }
 }
