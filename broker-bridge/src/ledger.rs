@@ -46,7 +46,7 @@ struct Inner {
 }
 
 /// The accounts of one scenario.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LedgerReport {
     pub scenario: String,
     pub sent: usize,

@@ -116,27 +116,10 @@ struct FleetSeen {
     duplicates_before_dedup: u64,
 }
 
-/// [`LedgerReport`] as it crosses from the ledger process (which serialises the report itself) to
-/// the soak: the library's type is `Serialize` only, so the soak reads it into this copy, and a
-/// field renamed there fails the soak loudly rather than reporting a zero.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct LedgerFigures {
-    scenario: String,
-    sent: usize,
-    confirmed: usize,
-    consumed: usize,
-    lost: usize,
-    unexpected: usize,
-    duplicates_before_dedup: u64,
-    duplicates_after_dedup: u64,
-    longest_stall_ms: u64,
-    recovery_ms: Option<u64>,
-}
-
 /// What the ledger process prints at the end.
 #[derive(Debug, Serialize, Deserialize)]
-struct LedgerProcessReport<L = LedgerFigures> {
-    ledger: L,
+struct LedgerProcessReport {
+    ledger: LedgerReport,
     /// Probes the bridge refused to publish or never got confirmed.
     probes_failed: u64,
     fleet: FleetSeen,
@@ -189,7 +172,7 @@ struct SoakReport {
     reconnects_ledger: u64,
     /// The ledger of the probe events (lost, unexpected, duplicates, longest stall, recovery).
     #[serde(flatten)]
-    ledger: LedgerFigures,
+    ledger: LedgerReport,
     ledger_probes_failed: u64,
     fleet: FleetFigures,
     /// Messages the tracker handled per second, over the run.
@@ -801,7 +784,7 @@ async fn ledger_process(args: &SoakArgs) -> anyhow::Result<()> {
         let seen = fleet_ids.lock().unwrap_or_else(|p| p.into_inner());
         (seen.ids.len() as u64, seen.duplicates)
     };
-    let report: LedgerProcessReport<LedgerReport> = LedgerProcessReport {
+    let report = LedgerProcessReport {
         ledger: ledger.report("soak"),
         probes_failed,
         fleet: FleetSeen {
