@@ -171,7 +171,10 @@ fn any_of(alternatives: &[String]) -> String {
         [one] => format!("^{one}$"),
         many => format!(
             "^({})$",
-            many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("|")
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("|")
         ),
     }
 }
@@ -227,20 +230,40 @@ mod tests {
             "instadash.presence.alerts.0192",
             "amq.gen-abc",
         ] {
-            assert!(!matches(&p.configure, other), "{other} against {}", p.configure);
+            assert!(
+                !matches(&p.configure, other),
+                "{other} against {}",
+                p.configure
+            );
         }
     }
 
     #[test]
     fn exchanges_are_written_only_where_the_role_sends() {
         let p = tracker().permissions();
-        for exchange in ["instadash.events", "instadash.retry", "instadash.dead-letter", "amq.default"] {
-            assert!(matches(&p.write, exchange), "{exchange} against {}", p.write);
+        for exchange in [
+            "instadash.events",
+            "instadash.retry",
+            "instadash.dead-letter",
+            "amq.default",
+        ] {
+            assert!(
+                matches(&p.write, exchange),
+                "{exchange} against {}",
+                p.write
+            );
         }
         for exchange in ["instadash.work", "instadash.services", "amq.topic"] {
-            assert!(!matches(&p.write, exchange), "{exchange} against {}", p.write);
+            assert!(
+                !matches(&p.write, exchange),
+                "{exchange} against {}",
+                p.write
+            );
         }
-        assert!(matches(&p.topic_write, "instadash.vehicle.status-changed.car-1"));
+        assert!(matches(
+            &p.topic_write,
+            "instadash.vehicle.status-changed.car-1"
+        ));
         assert!(!matches(&p.topic_write, "instadash.alert.raised.car-1"));
         assert!(matches(&p.topic_read, "instadash.vehicle.position.*"));
         assert!(!matches(&p.topic_read, "instadash.vehicle.positionx.*"));

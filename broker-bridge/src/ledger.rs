@@ -159,10 +159,7 @@ impl LedgerReport {
     /// and panics, naming what failed, unless it [`passed`](Self::passed).
     pub fn assert_passed(&self) {
         println!("{self}");
-        println!(
-            "LEDGER {}",
-            serde_json::to_string(self).unwrap_or_default()
-        );
+        println!("LEDGER {}", serde_json::to_string(self).unwrap_or_default());
         assert!(self.passed(), "scenario `{}` failed: {self}", self.scenario);
     }
 }

@@ -17,8 +17,8 @@
 //! sent and handled and answers an operator's trace view from them ([`span_log`];
 //! [`Bridge::ask_trace`]). See ARCHITECTURE.md.
 
-mod bridge;
 pub mod access;
+mod bridge;
 pub mod config;
 mod consumer;
 mod dead_letters;

@@ -21,7 +21,14 @@ use instadash_tests::workspace_root;
 const VHOST: &str = "instadash";
 const SERVICES: [&str; 5] = ["tracker", "alerts", "trips", "dashcam", "monitor"];
 const USERS: [&str; 8] = [
-    "admin", "operator", "simulator", "tracker", "alerts", "trips", "dashcam", "monitor",
+    "admin",
+    "operator",
+    "simulator",
+    "tracker",
+    "alerts",
+    "trips",
+    "dashcam",
+    "monitor",
 ];
 
 /// A private node holding the generated definitions, and every user's password.
@@ -49,12 +56,17 @@ impl Deployment {
             .arg(&definitions)
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", instadash_tests::describe("deploy definitions", &output));
+        assert!(
+            output.status.success(),
+            "{}",
+            instadash_tests::describe("deploy definitions", &output)
+        );
         let text = std::fs::read_to_string(&definitions).unwrap();
         assert!(!text.contains("guest"), "no guest user in a deployment");
         let node = PrivateNode::start().await.expect("private node boots");
         // The broker reads the file as its own user.
-        let readable = std::env::temp_dir().join(format!("instadash-definitions-{}.json", node.port()));
+        let readable =
+            std::env::temp_dir().join(format!("instadash-definitions-{}.json", node.port()));
         std::fs::copy(&definitions, &readable).unwrap();
         node.ctl(&["import_definitions", readable.to_str().unwrap()])
             .await
@@ -84,7 +96,10 @@ impl Deployment {
                 other => format!("%{other:02X}"),
             })
             .collect();
-        format!("amqp://{user}:{password}@127.0.0.1:{}/{VHOST}", self.node.port())
+        format!(
+            "amqp://{user}:{password}@127.0.0.1:{}/{VHOST}",
+            self.node.port()
+        )
     }
 
     async fn connect(&self, user: &str, service: &str) -> Bridge {
@@ -149,19 +164,37 @@ async fn every_service_does_its_job_under_its_own_user_and_nothing_more() {
 
     // The operators' tools see every service on the bus, under the operator's user.
     let operator = deployment.connect("operator", "instadash-cli").await;
-    let directory = operator.directory().await.expect("the operator follows the directory");
+    let directory = operator
+        .directory()
+        .await
+        .expect("the operator follows the directory");
     let all_live = wait_until("every service live", Duration::from_secs(60), || {
-        let live: Vec<String> = directory.instances().into_iter().map(|i| i.service).collect();
-        SERVICES.iter().chain(["simulator"].iter()).all(|s| live.iter().any(|l| l == s))
+        let live: Vec<String> = directory
+            .instances()
+            .into_iter()
+            .map(|i| i.service)
+            .collect();
+        SERVICES
+            .iter()
+            .chain(["simulator"].iter())
+            .all(|s| live.iter().any(|l| l == s))
     })
     .await;
-    assert!(all_live.is_ok(), "every service announced itself: {}", logs_of(&running));
+    assert!(
+        all_live.is_ok(),
+        "every service announced itself: {}",
+        logs_of(&running)
+    );
 
     // Telemetry flows from the simulator to the tracker, which answers the operator.
     let mut tracked = false;
     for _ in 0..60 {
         let reply = operator
-            .request::<_, ListVehiclesReply>("tracker", &ListVehicles::default(), Duration::from_secs(5))
+            .request::<_, ListVehiclesReply>(
+                "tracker",
+                &ListVehicles::default(),
+                Duration::from_secs(5),
+            )
             .await;
         if reply.is_ok_and(|reply| reply.vehicles.len() == 2) {
             tracked = true;
@@ -169,7 +202,11 @@ async fn every_service_does_its_job_under_its_own_user_and_nothing_more() {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    assert!(tracked, "the tracker tracks both cars: {}", logs_of(&running));
+    assert!(
+        tracked,
+        "the tracker tracks both cars: {}",
+        logs_of(&running)
+    );
     let _: ListActiveReply = operator
         .request("alerts", &ListActive::default(), Duration::from_secs(5))
         .await
@@ -181,14 +218,19 @@ async fn every_service_does_its_job_under_its_own_user_and_nothing_more() {
         std::fs::read_dir(&clips).is_ok_and(|mut entries| entries.next().is_some())
     })
     .await;
-    assert!(stored.is_ok(), "the dashcam stored the clip: {}", logs_of(&running));
+    assert!(
+        stored.is_ok(),
+        "the dashcam stored the clip: {}",
+        logs_of(&running)
+    );
 
     // Nothing any service did was refused.
     let refusals: Vec<String> = running
         .iter()
         .filter_map(|r| {
             let log = std::fs::read_to_string(&r.log).unwrap_or_default();
-            log.contains("ACCESS_REFUSED").then(|| format!("{}:\n{log}", r.log.display()))
+            log.contains("ACCESS_REFUSED")
+                .then(|| format!("{}:\n{log}", r.log.display()))
         })
         .collect();
     assert!(refusals.is_empty(), "refused: {refusals:?}");
@@ -202,10 +244,20 @@ async fn every_service_does_its_job_under_its_own_user_and_nothing_more() {
         .confirmed()
         .await;
     match refused {
-        Err(PublishError::Refused { exchange, routing_key, reply }) => {
+        Err(PublishError::Refused {
+            exchange,
+            routing_key,
+            reply,
+        }) => {
             assert_eq!(exchange, "instadash.events");
-            assert!(routing_key.starts_with("instadash.alert.raised."), "{routing_key}");
-            assert!(reply.contains("ACCESS_REFUSED") && reply.contains("simulator"), "{reply}");
+            assert!(
+                routing_key.starts_with("instadash.alert.raised."),
+                "{routing_key}"
+            );
+            assert!(
+                reply.contains("ACCESS_REFUSED") && reply.contains("simulator"),
+                "{reply}"
+            );
         }
         other => panic!("a forbidden publish must be refused, got {other:?}"),
     }
@@ -235,15 +287,20 @@ async fn every_service_does_its_job_under_its_own_user_and_nothing_more() {
         .expect_err("the tracker's job is refused");
     let text = refused.to_string();
     assert!(
-        text.contains("instadash.work.dashcam-clips") && text.contains("refused for user 'tracker'"),
+        text.contains("instadash.work.dashcam-clips")
+            && text.contains("refused for user 'tracker'"),
         "the error names the queue and the cause: {text}"
     );
 
     // Credentials are per user: the tracker's password does not let it in as the alerts service.
     let mut impostor = BridgeConfig::new("alerts");
-    impostor.amqp_url = deployment
-        .url("alerts")
-        .replace(&deployment.password("alerts").replace('/', "%2F").replace('+', "%2B"), "wrong");
+    impostor.amqp_url = deployment.url("alerts").replace(
+        &deployment
+            .password("alerts")
+            .replace('/', "%2F")
+            .replace('+', "%2B"),
+        "wrong",
+    );
     let impostor = tokio::time::timeout(Duration::from_secs(10), Bridge::connect(impostor)).await;
     assert!(
         !matches!(impostor, Ok(Ok(_))),

@@ -17,8 +17,8 @@
 //! `RABBITMQ_MANAGEMENT_URL` its management API (default `http://guest:guest@127.0.0.1:15672`,
 //! enabled by `deploy/setup-broker.sh`).
 
-pub mod private_node;
 pub mod cluster;
+pub mod private_node;
 pub use cluster::PrivateCluster;
 pub mod proxy;
 pub use proxy::FaultProxy;

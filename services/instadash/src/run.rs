@@ -4,7 +4,6 @@
 
 // A submodule by path, so that `instadash run` owns its probes without main.rs naming them.
 
-
 use anyhow::Context;
 use broker_bridge::{Bridge, BridgeArgs, BridgeConfig};
 use clap::Subcommand;
@@ -20,8 +19,8 @@ use instadash_trips::cli::TripArgs;
 use instadash_trips::service::TripService;
 use tracing::info;
 
-use crate::health::{Health, HealthArgs};
 use crate::data_dir::DataDirArg;
+use crate::health::{Health, HealthArgs};
 use crate::simulate::{self, SimulateArgs};
 
 #[derive(Debug, clap::Args)]

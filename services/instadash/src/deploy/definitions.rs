@@ -11,10 +11,7 @@ use sha2::{Digest, Sha256};
 use super::topology::Topology;
 
 /// The definitions document; `passwords` maps every user of `topology` to its password.
-pub fn render(
-    topology: &Topology,
-    passwords: &BTreeMap<String, String>,
-) -> anyhow::Result<Value> {
+pub fn render(topology: &Topology, passwords: &BTreeMap<String, String>) -> anyhow::Result<Value> {
     let vhost = topology.vhost.as_str();
     let mut users = Vec::new();
     let mut permissions = Vec::new();

@@ -125,7 +125,10 @@ fn read_passwords(dir: &Path, users: &[String]) -> anyhow::Result<BTreeMap<Strin
         })?;
         let password = text.trim_end_matches(['\n', '\r']);
         if password.is_empty() {
-            bail!("the password file {} of broker user `{user}` is empty", path.display());
+            bail!(
+                "the password file {} of broker user `{user}` is empty",
+                path.display()
+            );
         }
         passwords.insert(user.clone(), password.to_owned());
     }

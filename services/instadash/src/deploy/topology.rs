@@ -75,7 +75,11 @@ impl Topology {
             users.push(User {
                 name: role.service.clone(),
                 // The monitor reads every queue's figures from the management API.
-                tags: if role.handles_dead_letters { vec!["monitoring"] } else { Vec::new() },
+                tags: if role.handles_dead_letters {
+                    vec!["monitoring"]
+                } else {
+                    Vec::new()
+                },
                 permissions: role.permissions(),
                 topic_limited: true,
             });
@@ -122,13 +126,17 @@ pub fn role(catalog: &Catalog, service: &str) -> Role {
     // The monitor is the operators' view: it reads why messages were dead-lettered.
     role.handles_dead_letters = service == "monitor";
     for message in &catalog.messages {
-        let produces = message.producers.iter().any(|p| p == service || p == EVERY_SERVICE);
+        let produces = message
+            .producers
+            .iter()
+            .any(|p| p == service || p == EVERY_SERVICE);
         let named_consumer = message.consumers.iter().any(|c| c == service);
         let consumes = named_consumer || message.consumers.iter().any(|c| c == EVERY_SERVICE);
         match message.kind {
             Kind::Event => {
                 if produces {
-                    role.publishes.push(key_pattern(&message.routing_key, service));
+                    role.publishes
+                        .push(key_pattern(&message.routing_key, service));
                 }
                 if consumes {
                     role.binds.push(message.type_.clone());
@@ -171,7 +179,9 @@ fn key_pattern(template: &str, service: &str) -> String {
     let mut rest = template;
     while let Some(start) = rest.find('{') {
         pattern.push_str(&access::escape(&rest[..start]));
-        let end = rest[start..].find('}').map_or(rest.len(), |e| start + e + 1);
+        let end = rest[start..]
+            .find('}')
+            .map_or(rest.len(), |e| start + e + 1);
         if &rest[start..end] == ANY_SERVICE_KEY {
             pattern.push_str(&access::escape(service));
         } else {
@@ -203,9 +213,7 @@ fn operator() -> User {
         tags: vec!["management"],
         permissions: Permissions {
             configure: format!("^({own})$"),
-            write: format!(
-                r"^({own}|instadash\.(events|services|work|dead-letter)|amq\.default)$"
-            ),
+            write: format!(r"^({own}|instadash\.(events|services|work|dead-letter)|amq\.default)$"),
             read: format!(r"^({own}|instadash\..+|amq\.rabbitmq\.reply-to)$"),
             topic_write: ".*".into(),
             topic_read: ".*".into(),
@@ -264,11 +272,14 @@ mod tests {
         ] {
             assert!(names.contains(&queue), "{queue} missing from {names:?}");
         }
-        assert!(topology.queues.iter().all(|q| q.arguments.contains(&(
-            "x-queue-type",
-            Argument::Text("quorum".into())
-        ))));
-        assert!(!names.contains(&"instadash.events.simulator"), "the simulator subscribes to nothing");
+        assert!(topology.queues.iter().all(|q| {
+            q.arguments
+                .contains(&("x-queue-type", Argument::Text("quorum".into())))
+        }));
+        assert!(
+            !names.contains(&"instadash.events.simulator"),
+            "the simulator subscribes to nothing"
+        );
         assert!(topology.users.iter().all(|u| u.name != "guest"));
     }
 }

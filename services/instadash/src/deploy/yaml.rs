@@ -69,7 +69,11 @@ fn key_text(key: &str) -> String {
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
-    if plain { key.to_owned() } else { Value::from(key).to_string() }
+    if plain {
+        key.to_owned()
+    } else {
+        Value::from(key).to_string()
+    }
 }
 
 #[cfg(test)]
