@@ -928,8 +928,9 @@ mod tests {
             "{:?}",
             first.rss_bytes
         );
-        // Burn some CPU, so the share is visible.
-        let until = Instant::now() + Duration::from_millis(50);
+        // Burn some CPU, so the share is visible; long enough to be counted (in clock ticks of
+        // 10 ms) even when a loaded machine gives this thread only part of that time.
+        let until = Instant::now() + Duration::from_millis(300);
         let mut spin = 0_u64;
         while Instant::now() < until {
             spin = spin.wrapping_add(1);

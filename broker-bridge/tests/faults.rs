@@ -668,8 +668,15 @@ async fn a_queue_at_its_length_limit_holds_publishers_back() {
         report.sent < EVENTS as usize,
         "publishing is held back: {report}"
     );
+    // The queue takes its 100 ready messages, the consumer's prefetch more (unacknowledged ones
+    // do not count against the limit); RabbitMQ applies `reject-publish` a little late under
+    // load, hence the slack. Beyond that, only the confirm window may be in flight.
     assert!(
-        report.sent <= 100 + prefetch + window + 1,
+        report.confirmed <= 100 + prefetch + 32,
+        "the broker held the queue at its limit: {report}"
+    );
+    assert!(
+        report.sent <= 100 + prefetch + 32 + window,
         "no unbounded buffering: {report}"
     );
     assert!(report.sent - report.confirmed <= window, "{report}");
