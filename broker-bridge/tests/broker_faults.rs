@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use broker_bridge::testing::{Ledger, LedgerReport, PrivateNode, wait_until};
-use broker_bridge::{Bridge, BridgeConfig, Incoming, LinkState, Receipt};
+use broker_bridge::{Bridge, BridgeConfig, Incoming, LinkState};
 use tokio::task::JoinHandle;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
@@ -48,49 +48,9 @@ fn config(url: &str, service: &str) -> BridgeConfig {
     config
 }
 
-/// Publishes `MESSAGES` ticks at a steady pace, recording each as sent and, once the broker
-/// confirms it, as confirmed. Returns how many receipts failed (expected: none).
+/// Publishes `MESSAGES` ticks at a steady pace into `ledger`; how many failed.
 fn publish_stream(bridge: Bridge, ledger: Arc<Ledger>) -> JoinHandle<u64> {
-    tokio::spawn(async move {
-        let failed = Arc::new(AtomicU64::new(0));
-        // Confirms are awaited in turn by one task, so publishing never waits on them (the
-        // bridge's confirm window bounds what is in flight).
-        let (receipts, mut pending) = tokio::sync::mpsc::unbounded_channel::<(u32, Receipt)>();
-        let confirming = {
-            let (ledger, failed) = (ledger.clone(), failed.clone());
-            tokio::spawn(async move {
-                while let Some((seq, receipt)) = pending.recv().await {
-                    match receipt.confirmed().await {
-                        Ok(()) => ledger.confirmed(&seq.to_string()),
-                        Err(error) => {
-                            tracing::error!(%error, seq, "not confirmed");
-                            failed.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            })
-        };
-        let mut pace = tokio::time::interval(Duration::from_millis(10));
-        pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        for seq in 0..MESSAGES {
-            if seq % BURST == 0 {
-                pace.tick().await;
-            }
-            ledger.sent(&seq.to_string());
-            match bridge.publish(&Tick { seq }).await {
-                Ok(receipt) => {
-                    let _ = receipts.send((seq, receipt));
-                }
-                Err(error) => {
-                    tracing::error!(%error, seq, "not published");
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-        drop(receipts);
-        let _ = confirming.await;
-        failed.load(Ordering::Relaxed)
-    })
+    tokio::spawn(common::publish_ticks(bridge, ledger, 0..MESSAGES, BURST))
 }
 
 /// Counts the publisher's "publishing again" events (its debug log of every republish: a lost,

@@ -17,7 +17,6 @@ use broker_bridge::{Bridge, BridgeConfig, Incoming, Message, PublishError};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-#[allow(dead_code)] // shared with other tests; only the logs are used here
 mod common;
 
 /// One event of a scenario's stream; `id` is unique across the whole test run.

@@ -18,11 +18,10 @@
 //! other instance and be handled there again (ARCHITECTURE.md, "Deduplication is per process").
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use broker_bridge::testing::{Ledger, LedgerReport, PrivateCluster, wait_until};
-use broker_bridge::{Bridge, BridgeConfig, Incoming, Receipt, topology};
+use broker_bridge::{Bridge, BridgeConfig, Incoming, topology};
 
 #[allow(dead_code)]
 mod common;
@@ -70,42 +69,7 @@ fn config(url: &str, service: &str) -> BridgeConfig {
 
 /// Publishes ticks `from..from + PER_FAULT` at a steady pace into `ledger`; how many failed.
 async fn publish_part(bridge: Bridge, ledger: Arc<Ledger>, from: u32) -> u64 {
-    let failed = Arc::new(AtomicU64::new(0));
-    let (receipts, mut pending) = tokio::sync::mpsc::unbounded_channel::<(u32, Receipt)>();
-    let confirming = {
-        let (ledger, failed) = (ledger.clone(), failed.clone());
-        tokio::spawn(async move {
-            while let Some((seq, receipt)) = pending.recv().await {
-                match receipt.confirmed().await {
-                    Ok(()) => ledger.confirmed(&seq.to_string()),
-                    Err(error) => {
-                        tracing::error!(%error, seq, "not confirmed");
-                        failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        })
-    };
-    let mut pace = tokio::time::interval(Duration::from_millis(10));
-    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    for seq in from..from + PER_FAULT {
-        if seq % BURST == 0 {
-            pace.tick().await;
-        }
-        ledger.sent(&seq.to_string());
-        match bridge.publish(&Tick { seq }).await {
-            Ok(receipt) => {
-                let _ = receipts.send((seq, receipt));
-            }
-            Err(error) => {
-                tracing::error!(%error, seq, "not published");
-                failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-    drop(receipts);
-    let _ = confirming.await;
-    failed.load(Ordering::Relaxed)
+    common::publish_ticks(bridge, ledger, from..from + PER_FAULT, BURST).await
 }
 
 /// Runs one fault over its part of the stream and returns its ledger's report.
