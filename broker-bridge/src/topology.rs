@@ -22,25 +22,15 @@ pub const RETRY: &str = "instadash.retry";
 /// Where the reply to a request goes: RabbitMQ's direct reply-to pseudo-queue.
 pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
-/// Every exchange the platform uses, with its kind.
-pub(crate) const EXCHANGES: [(&str, ExchangeKind); 5] = [
-    (EVENTS, ExchangeKind::Topic),
-    (SERVICES, ExchangeKind::Direct),
-    (WORK, ExchangeKind::Direct),
-    (DEAD_LETTER, ExchangeKind::Direct),
-    (RETRY, ExchangeKind::Direct),
+/// Every exchange the platform uses, with its AMQP type (`topic`, `direct`), as deployments
+/// write it and the bridge declares it.
+pub const EXCHANGES: [(&str, &str); 5] = [
+    (EVENTS, "topic"),
+    (SERVICES, "direct"),
+    (WORK, "direct"),
+    (DEAD_LETTER, "direct"),
+    (RETRY, "direct"),
 ];
-
-/// Every exchange the platform uses, with its AMQP type (`topic`, `direct`).
-pub fn exchanges() -> impl Iterator<Item = (&'static str, &'static str)> {
-    EXCHANGES.into_iter().map(|(name, kind)| {
-        let kind = match kind {
-            ExchangeKind::Topic => "topic",
-            _ => "direct",
-        };
-        (name, kind)
-    })
-}
 
 /// How a queue is stored by the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -124,7 +114,12 @@ pub(crate) async fn ensure_exchanges(link: &Link) -> Result<(), BridgeError> {
         };
         // The broker closes the channel over a missing exchange, so stop at the first.
         if check
-            .exchange_declare(name.into(), kind, passive, FieldTable::default())
+            .exchange_declare(
+                name.into(),
+                exchange_kind(kind),
+                passive,
+                FieldTable::default(),
+            )
             .await
             .is_err()
         {
@@ -141,7 +136,7 @@ pub(crate) async fn ensure_exchanges(link: &Link) -> Result<(), BridgeError> {
         declare
             .exchange_declare(
                 name.into(),
-                kind,
+                exchange_kind(kind),
                 ExchangeDeclareOptions {
                     durable: true,
                     ..Default::default()
@@ -153,6 +148,11 @@ pub(crate) async fn ensure_exchanges(link: &Link) -> Result<(), BridgeError> {
     }
     let _ = declare.close(200, "exchanges declared".into()).await;
     Ok(())
+}
+
+/// lapin's name for an exchange type: the type string goes on the wire as it is.
+fn exchange_kind(kind: &str) -> ExchangeKind {
+    ExchangeKind::Custom(kind.to_owned())
 }
 
 /// A queue argument's value.

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use broker_bridge::testing::{Ledger, LedgerReport, PrivateNode, wait_until};
-use broker_bridge::{Bridge, BridgeConfig, Incoming, LinkState};
+use broker_bridge::{Bridge, Incoming, LinkState};
 use tokio::task::JoinHandle;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
@@ -36,17 +36,7 @@ const MESSAGES: u32 = 4_000;
 const BURST: u32 = 10;
 const GROUP: &str = "tracker";
 
-/// Publishing and consuming bridges on `url` with the short heartbeat and confirm timeout that
-/// let a frozen broker be noticed in seconds.
-fn config(url: &str, service: &str) -> BridgeConfig {
-    let mut config = BridgeConfig::new(service);
-    config.amqp_url = url.to_owned();
-    config.heartbeat_secs = 2;
-    config.confirm_timeout = Duration::from_secs(3);
-    // No statistics reports: they would be more traffic to account for.
-    config.stats_interval = Duration::ZERO;
-    config
-}
+use common::fault_config as config;
 
 /// Publishes `MESSAGES` ticks at a steady pace into `ledger`; how many failed.
 fn publish_stream(bridge: Bridge, ledger: Arc<Ledger>) -> JoinHandle<u64> {

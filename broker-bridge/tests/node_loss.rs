@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_bridge::testing::{Ledger, LedgerReport, PrivateCluster, wait_until};
-use broker_bridge::{Bridge, BridgeConfig, Incoming, topology};
+use broker_bridge::{Bridge, Incoming, topology};
 
 #[allow(dead_code)]
 mod common;
@@ -58,14 +58,7 @@ impl Fault {
     }
 }
 
-fn config(url: &str, service: &str) -> BridgeConfig {
-    let mut config = BridgeConfig::new(service);
-    config.amqp_url = url.to_owned();
-    config.heartbeat_secs = 2;
-    config.confirm_timeout = Duration::from_secs(3);
-    config.stats_interval = Duration::ZERO;
-    config
-}
+use common::fault_config as config;
 
 /// Publishes ticks `from..from + PER_FAULT` at a steady pace into `ledger`; how many failed.
 async fn publish_part(bridge: Bridge, ledger: Arc<Ledger>, from: u32) -> u64 {

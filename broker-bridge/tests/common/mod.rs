@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use broker_bridge::ledger::Ledger;
-use broker_bridge::{Bridge, Message, Receipt};
+use broker_bridge::{Bridge, BridgeConfig, Message, Receipt};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,4 +79,15 @@ pub async fn publish_ticks(
     drop(receipts);
     let _ = confirming.await;
     failed.load(Ordering::Relaxed)
+}
+
+/// A bridge on `url` with the short heartbeat and confirm timeout that let a frozen or lost
+/// broker be noticed in seconds, and no statistics reports (more traffic to account for).
+pub fn fault_config(url: &str, service: &str) -> BridgeConfig {
+    let mut config = BridgeConfig::new(service);
+    config.amqp_url = url.to_owned();
+    config.heartbeat_secs = 2;
+    config.confirm_timeout = Duration::from_secs(3);
+    config.stats_interval = Duration::ZERO;
+    config
 }

@@ -98,7 +98,7 @@ impl Topology {
         Topology {
             vhost: vhost.to_owned(),
             users,
-            exchanges: topology::exchanges().collect(),
+            exchanges: topology::EXCHANGES.to_vec(),
             queues,
             bindings,
             policies: vec![Policy {
