@@ -56,6 +56,9 @@ struct Inner {
 /// Default time a request waits for its answer.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long shutdown waits for the broker to answer a channel's or the connection's close.
+const CLOSE_LIMIT: Duration = Duration::from_secs(5);
+
 impl Bridge {
     /// Connects (waiting for the broker if it is not up yet), declares the platform's exchanges and
     /// opens the confirmed publishing channel.
@@ -431,10 +434,15 @@ impl Bridge {
     /// every outstanding confirm, then closes the connection.
     pub async fn shutdown(&self) -> Result<(), BridgeError> {
         let inner = &self.inner;
-        // Directories drop this instance at once, rather than when its connection is gone.
-        if let Ok(receipt) = inner.outbox.broadcast(&inner.presence.goodbye()).await {
-            let _ = tokio::time::timeout(inner.config.confirm_timeout, receipt.confirmed()).await;
-        }
+        // Directories drop this instance at once, rather than when its connection is gone. Each
+        // step below that talks to the broker is bounded: a shutdown while the broker is away
+        // (or the connection's recovery is stuck) must still end.
+        let goodbye = async {
+            if let Ok(receipt) = inner.outbox.broadcast(&inner.presence.goodbye()).await {
+                let _ = receipt.confirmed().await;
+            }
+        };
+        let _ = tokio::time::timeout(inner.config.confirm_timeout, goodbye).await;
         inner.leave.cancel();
         inner.shutdown.cancel();
         inner.consumers.close();
@@ -465,20 +473,21 @@ impl Bridge {
                 "closing with messages the broker has not confirmed"
             );
         }
-        let _ = inner
-            .outbox
-            .publisher
-            .channel()
-            .close(200, "shutdown".into())
-            .await;
+        let channel = inner.outbox.publisher.channel();
+        let _ = tokio::time::timeout(CLOSE_LIMIT, channel.close(200, "shutdown".into())).await;
         let connection = inner.link.connection();
-        if connection.status().connected() {
-            connection
-                .close(200, "shutdown".into())
-                .await
-                .map_err(BridgeError::broker("closing the connection"))?;
-        }
+        let closed = if connection.status().connected() {
+            tokio::time::timeout(CLOSE_LIMIT, connection.close(200, "shutdown".into())).await
+        } else {
+            Ok(Ok(()))
+        };
         inner.link.closed();
+        match closed {
+            Ok(closed) => closed.map_err(BridgeError::broker("closing the connection"))?,
+            Err(_) => {
+                warn!("the broker did not answer the close within {CLOSE_LIMIT:?}; left anyway")
+            }
+        }
         info!(service = %inner.config.service, "left the bus");
         Ok(())
     }

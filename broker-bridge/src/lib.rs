@@ -31,6 +31,7 @@ mod message;
 mod outbox;
 pub mod process;
 mod publisher;
+mod returns;
 mod rpc;
 pub mod service_stats;
 pub mod shutdown;

@@ -4,15 +4,19 @@
 //! the connection when lapin's recovery is stuck. Every connection it opens (the first one, lapin's
 //! reconnects, a replacement) goes through one [`Dialer`], so all of them use the same TLS settings.
 
+use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use lapin::options::BasicPublishOptions;
 use lapin::tcp::{AMQPUriTcpExt, OwnedIdentity, OwnedTLSConfig};
+use lapin::types::ShortString;
 use lapin::uri::{AMQPScheme, AMQPUri};
-use lapin::{Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, PublisherConfirm};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -52,6 +56,8 @@ struct Shared {
     dialer: Dialer,
     /// Connections re-established by lapin's recovery, plus connections replaced.
     reconnects: AtomicU64,
+    /// A check of a connection that may not answer is under way ([`Link::check_alive`]).
+    checking: AtomicBool,
 }
 
 /// Recovery that has not succeeded after this long is checked with a fresh connection.
@@ -78,6 +84,7 @@ impl Link {
         Ok(LinkedChannel {
             channel,
             connection,
+            publishing: Arc::default(),
         })
     }
 
@@ -191,6 +198,50 @@ impl Link {
         tokio::spawn(close_when_possible(old));
     }
 
+    /// Called when something on `channel` is overdue (a confirm): checks that its connection, if
+    /// lapin still reports it up, answers. One that does not while a fresh connection to the
+    /// broker works is replaced: lapin can leave a connection "connected" that no longer reads
+    /// or writes (seen after a heartbeat timeout right after a recovery, once the broker was
+    /// thawed). A broker that answers nobody (frozen) is left to the heartbeats.
+    pub(crate) fn check_alive(&self, channel: &LinkedChannel) {
+        let connection = channel.connection.clone();
+        if !self.is_current_connection(&connection) || !connection.status().connected() {
+            return; // lapin's recovery and the stall watch look after it
+        }
+        if self.shared.checking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let link = self.clone();
+        tokio::spawn(async move {
+            link.replace_if_silent(&connection).await;
+            link.shared.checking.store(false, Ordering::Release);
+        });
+    }
+
+    async fn replace_if_silent(&self, connection: &Arc<Connection>) {
+        // Opening a channel takes a round trip through lapin's machinery and the broker.
+        match tokio::time::timeout(PROBE_TIMEOUT, connection.create_channel()).await {
+            Ok(Ok(probe)) => {
+                let _ = tokio::time::timeout(PROBE_TIMEOUT, probe.close(200, "probe".into())).await;
+                return;
+            }
+            Ok(Err(_)) if !connection.status().connected() => return, // recovering after all
+            _ => {}
+        }
+        if !self.is_current_connection(connection) {
+            return;
+        }
+        let Ok(Ok(fresh)) = tokio::time::timeout(PROBE_TIMEOUT, self.open()).await else {
+            return; // the broker does not answer either: the heartbeats will tell
+        };
+        error!(
+            connection = %self.shared.name,
+            "the connection is reported up but does not answer while the broker does; \
+             replacing it"
+        );
+        self.replace(fresh);
+    }
+
     /// Called while recovery is taking long: if a fresh connection succeeds and the old one is
     /// still not back shortly after, the fresh one takes over.
     async fn renew_if_stuck(&self, stuck: &Arc<Connection>) {
@@ -220,6 +271,43 @@ impl Link {
 pub(crate) struct LinkedChannel {
     channel: Channel,
     connection: Arc<Connection>,
+    /// Held while a publish on this channel takes its number and queues its frames.
+    publishing: Arc<Mutex<()>>,
+}
+
+impl LinkedChannel {
+    /// `basic_publish`, numbered in the order the frames go out.
+    ///
+    /// lapin takes a publish's delivery tag (by which its confirm is matched) and queues its
+    /// frames in two steps. Two publishes on one channel from two threads can interleave between
+    /// the steps: the broker then numbers them the other way round, one publish is reported
+    /// confirmed when the broker confirmed the other, and a return goes to the wrong one. Both
+    /// steps happen in the future's first poll, so that poll is taken under a lock; the rest
+    /// (waiting for the frames to be written) runs unlocked.
+    pub(crate) async fn publish(
+        &self,
+        exchange: ShortString,
+        routing_key: ShortString,
+        options: BasicPublishOptions,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<PublisherConfirm, lapin::Error> {
+        let mut publish = std::pin::pin!(self.channel.basic_publish(
+            exchange,
+            routing_key,
+            options,
+            payload,
+            properties
+        ));
+        {
+            let _in_order = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
+            let mut first_poll = Context::from_waker(Waker::noop());
+            if let Poll::Ready(published) = publish.as_mut().poll(&mut first_poll) {
+                return published;
+            }
+        }
+        publish.await
+    }
 }
 
 impl std::ops::Deref for LinkedChannel {
@@ -301,6 +389,7 @@ pub(crate) async fn connect(config: &BridgeConfig) -> Result<Link, BridgeError> 
             name,
             dialer,
             reconnects: AtomicU64::new(0),
+            checking: AtomicBool::new(false),
         }),
     };
     tokio::spawn(follow_state(link.clone(), connection));

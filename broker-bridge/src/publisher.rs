@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::ShortString;
@@ -23,6 +23,7 @@ use tracing::{debug, warn};
 use crate::envelope::Envelope;
 use crate::error::{BridgeError, PublishError};
 use crate::link::{self, Link, LinkedChannel};
+use crate::returns::Returns;
 use crate::stats::Latency;
 
 /// One message as it goes on the wire.
@@ -235,7 +236,7 @@ impl Shared {
                 Properties::Given(properties) => properties.clone(),
             };
             let channel = self.channel.load_full();
-            let publish = channel.basic_publish(
+            let publish = channel.publish(
                 message.exchange.clone(),
                 message.routing_key.clone(),
                 BasicPublishOptions {
@@ -288,7 +289,8 @@ impl Shared {
     }
 
     /// Follows one message until the broker settles it, republishing as often as needed.
-    async fn settle(&self, mut pending: Pending) {
+    async fn settle(&self, mut pending: Pending) -> Settled {
+        let mut stray_return = None;
         let mut channel_faults = 0;
         let mut nack_pause = NACK_BACKOFF_MIN;
         let outcome = loop {
@@ -303,11 +305,22 @@ impl Shared {
                     break Ok(());
                 }
                 Ok(Ok(Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)))) => {
-                    break Err(PublishError::Unroutable {
-                        exchange: pending.message.exchange.to_string(),
-                        routing_key: pending.message.routing_key.to_string(),
-                        reply: format!("{} {}", returned.reply_code, returned.reply_text),
-                    });
+                    let reply = format!("{} {}", returned.reply_code, returned.reply_text);
+                    let owner = returned
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(|id| id.as_str());
+                    match owner {
+                        // lapin hands a return to whichever confirm a multiple ack settles
+                        // first: this one was routed; the return goes to its own publish.
+                        Some(owner) if Some(owner) != pending.message.id() => {
+                            stray_return = Some((owner.to_owned(), reply));
+                            self.confirm_latency.record(pending.sent_at.elapsed());
+                            break Ok(());
+                        }
+                        _ => break Err(pending.message.unroutable(reply)),
+                    }
                 }
                 Ok(Ok(Confirmation::Nack(None))) => {
                     // The broker refuses it for now (a queue at its length limit with
@@ -340,7 +353,10 @@ impl Shared {
                     format!("channel closed by the broker: {error}")
                 }
                 Ok(Err(error)) => format!("confirm lost: {error}"),
-                Err(_) => format!("no confirm within {:?}", self.confirm_timeout),
+                Err(_) => {
+                    self.link.check_alive(&pending.channel);
+                    format!("no confirm within {:?}", self.confirm_timeout)
+                }
             };
             debug!(
                 reason = %retry_reason,
@@ -352,7 +368,17 @@ impl Shared {
                 Err(error) => break Err(error),
             }
         };
-        if let Err(unheard) = pending.outcome.send(outcome)
+        Settled {
+            message: pending.message,
+            outcome,
+            receipt: pending.outcome,
+            stray_return,
+        }
+    }
+
+    /// Tells the publisher how its message ended; a failure nobody waits for is logged.
+    fn report(&self, settled: Settled) {
+        if let Err(unheard) = settled.receipt.send(settled.outcome)
             && let Err(error) = unheard
         {
             self.log_unheard(&error);
@@ -373,17 +399,77 @@ impl Shared {
 }
 
 /// One task follows every unconfirmed message, so confirms are handled asynchronously and in any
-/// order, never one synchronous round trip per message.
+/// order, never one synchronous round trip per message. Whatever wakes it, it takes every message
+/// handed over and every confirm that is ready before reporting any, so that returns reach the
+/// publish they belong to ([`crate::returns`]).
 async fn track_confirms(shared: Arc<Shared>, mut incoming: mpsc::UnboundedReceiver<Pending>) {
     let mut in_flight = FuturesUnordered::new();
-    loop {
+    let mut batch = Vec::new();
+    let mut returns = Returns::default();
+    let mut open = true;
+    while open || !in_flight.is_empty() {
         tokio::select! {
-            pending = incoming.recv() => match pending {
+            pending = incoming.recv(), if open => match pending {
                 Some(pending) => in_flight.push(shared.settle(pending)),
-                None => break,
+                None => open = false,
             },
-            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            Some(settled) = in_flight.next(), if !in_flight.is_empty() => batch.push(settled),
+        }
+        while let Ok(pending) = incoming.try_recv() {
+            in_flight.push(shared.settle(pending));
+        }
+        while let Some(Some(settled)) = in_flight.next().now_or_never() {
+            batch.push(settled);
+        }
+        returns.settle(&mut batch, |settled| shared.report(settled));
+    }
+}
+
+/// A message the broker has settled, not yet reported to its publisher.
+pub(crate) struct Settled {
+    pub message: Outgoing,
+    pub outcome: Result<(), PublishError>,
+    receipt: oneshot::Sender<Result<(), PublishError>>,
+    /// A return lapin attached to this message's confirm that belongs to another message: its
+    /// message id and the broker's reply.
+    pub stray_return: Option<(String, String)>,
+}
+
+#[cfg(test)]
+impl Settled {
+    /// A mandatory publish with message id `id`, acked, with the stray return lapin gave it.
+    pub(crate) fn for_test(id: &str, stray_return: Option<(String, String)>) -> Self {
+        Settled {
+            message: Outgoing {
+                exchange: "instadash.events".into(),
+                routing_key: "test".into(),
+                properties: Properties::Given(
+                    BasicProperties::default().with_message_id(id.into()),
+                ),
+                payload: Vec::new(),
+                mandatory: true,
+            },
+            outcome: Ok(()),
+            receipt: oneshot::channel().0,
+            stray_return,
         }
     }
-    while in_flight.next().await.is_some() {}
+}
+
+impl Outgoing {
+    /// The AMQP `message_id`, which the broker's return of the message carries too.
+    pub(crate) fn id(&self) -> Option<&str> {
+        match &self.properties {
+            Properties::Envelope(envelope) => Some(envelope.id.as_str()),
+            Properties::Given(properties) => properties.message_id().as_ref().map(|id| id.as_str()),
+        }
+    }
+
+    pub(crate) fn unroutable(&self, reply: String) -> PublishError {
+        PublishError::Unroutable {
+            exchange: self.exchange.to_string(),
+            routing_key: self.routing_key.to_string(),
+            reply,
+        }
+    }
 }

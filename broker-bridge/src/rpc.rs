@@ -153,7 +153,7 @@ impl Requester {
             loop {
                 let publish = self
                     .channel
-                    .basic_publish(
+                    .publish(
                         SERVICES.into(),
                         service.into(),
                         BasicPublishOptions {
@@ -166,7 +166,17 @@ impl Requester {
                     .await;
                 let error = match publish {
                     Ok(confirm) => match confirm.await {
-                        Ok(Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_))) => {
+                        // lapin may hand a return to another request's confirm: only our own
+                        // counts. (Ours handed to another request ends as a timeout.)
+                        Ok(
+                            Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)),
+                        ) if returned
+                            .properties
+                            .correlation_id()
+                            .as_ref()
+                            .map(|c| c.as_str())
+                            == Some(correlation.as_str()) =>
+                        {
                             return Err(RequestError::NoSuchService(service.to_owned()));
                         }
                         Ok(_) => return Ok(()),
