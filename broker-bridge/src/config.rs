@@ -137,7 +137,8 @@ pub struct BridgeConfig {
     /// A publish not confirmed within this time is published again (a frozen broker never answers).
     pub confirm_timeout: Duration,
     pub retry: RetryPolicy,
-    /// How many recent event ids each consumer remembers to drop redelivered duplicates.
+    /// How many recent event ids each consumer is sure to remember (up to twice as many) to drop
+    /// redelivered duplicates.
     pub dedup_window: usize,
     /// Larger payloads are refused before they are sent (the broker would close the channel).
     pub max_message_bytes: usize,
@@ -178,7 +179,7 @@ impl BridgeConfig {
                 attempts: 3,
                 delay: Duration::from_secs(1),
             },
-            dedup_window: 100_000,
+            dedup_window: 50_000,
             max_message_bytes: 1024 * 1024,
             stats_interval: Duration::from_secs(5),
             trace_buffer: 20_000,

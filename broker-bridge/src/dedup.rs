@@ -1,21 +1,29 @@
 //! Remembers the ids of recently handled events so a redelivered duplicate is acknowledged without
 //! running its handler again.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
-/// A bounded set of the most recent event ids: the oldest is forgotten when it is full.
+/// The ids of the most recent events, in two generations: ids go into the current one until it
+/// holds `capacity`, then it becomes the previous one and the one before is forgotten. So the last
+/// `capacity` ids are always remembered (and at most twice as many).
+///
+/// Why generations rather than evicting the oldest id one by one: a hash set at its capacity with
+/// one removal per insert fills with tombstones until it doubles its table, a step in memory long
+/// after the window is full. Clearing a whole generation leaves no tombstones and keeps its
+/// allocation for reuse, so memory stops growing once both generations have filled.
 #[derive(Debug)]
 pub(crate) struct DedupWindow {
     capacity: usize,
-    seen: HashSet<EventKey>,
-    order: VecDeque<EventKey>,
+    current: HashSet<EventKey>,
+    previous: HashSet<EventKey>,
 }
 
 /// Event ids are UUIDs when Instadash made them; those are kept as numbers, without allocating.
 /// Any other id (from another producer) is kept as text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum EventKey {
-    Uuid(u128),
+    /// The UUID's two halves: `u64`s rather than one `u128` keep a key at 24 bytes, not 32.
+    Uuid(u64, u64),
     Text(Box<str>),
 }
 
@@ -28,7 +36,10 @@ impl EventKey {
                 .bytes()
                 .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         match uuid::Uuid::try_parse(id) {
-            Ok(uuid) if canonical => EventKey::Uuid(uuid.as_u128()),
+            Ok(uuid) if canonical => {
+                let (high, low) = uuid.as_u64_pair();
+                EventKey::Uuid(high, low)
+            }
             _ => EventKey::Text(id.into()),
         }
     }
@@ -38,27 +49,25 @@ impl DedupWindow {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            seen: HashSet::new(),
-            order: VecDeque::new(),
+            current: HashSet::new(),
+            previous: HashSet::new(),
         }
     }
 
     pub(crate) fn contains(&self, key: &EventKey) -> bool {
-        self.seen.contains(key)
+        self.current.contains(key) || self.previous.contains(key)
     }
 
     /// Records the event as handled.
     pub(crate) fn insert(&mut self, key: EventKey) {
-        if self.capacity == 0 || self.seen.contains(&key) {
+        if self.capacity == 0 || self.contains(&key) {
             return;
         }
-        if self.order.len() == self.capacity
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.seen.remove(&oldest);
+        if self.current.len() >= self.capacity {
+            std::mem::swap(&mut self.current, &mut self.previous);
+            self.current.clear();
         }
-        self.seen.insert(key.clone());
-        self.order.push_back(key);
+        self.current.insert(key);
     }
 }
 
@@ -71,15 +80,35 @@ mod tests {
     }
 
     #[test]
-    fn forgets_the_oldest_id_when_full() {
+    fn remembers_the_last_capacity_ids_and_forgets_older_ones() {
         let mut window = DedupWindow::new(2);
-        window.insert(EventKey::of("a"));
-        window.insert(EventKey::of("b"));
-        window.insert(EventKey::of("b"));
-        assert!(has(&window, "a") && has(&window, "b"));
-        window.insert(EventKey::of("c"));
-        assert!(!has(&window, "a"));
-        assert!(has(&window, "b") && has(&window, "c"));
+        for id in ["a", "b", "b", "c", "d"] {
+            window.insert(EventKey::of(id));
+        }
+        // Whatever the generations, the last two ids are always there.
+        assert!(has(&window, "c") && has(&window, "d"));
+        for id in ["e", "f", "g"] {
+            window.insert(EventKey::of(id));
+        }
+        assert!(has(&window, "f") && has(&window, "g"));
+        assert!(!has(&window, "a") && !has(&window, "b") && !has(&window, "c"));
+    }
+
+    #[test]
+    fn a_full_window_keeps_its_memory_steady() {
+        let mut window = DedupWindow::new(1000);
+        for n in 0..2000 {
+            window.insert(EventKey::of(&format!("warm-{n}")));
+        }
+        let allocated = window.current.capacity() + window.previous.capacity();
+        for n in 0..100_000 {
+            window.insert(EventKey::of(&format!("later-{n}")));
+            assert!(has(&window, &format!("later-{n}")));
+        }
+        assert_eq!(
+            window.current.capacity() + window.previous.capacity(),
+            allocated
+        );
     }
 
     #[test]

@@ -19,10 +19,10 @@
 //! Memory is sampled every `--sample-every-s`; the growth is measured from the end of the warm-up
 //! to the last sample before publishing stops. The warm-up is the first minute (or 20 % of a
 //! shorter run: connections, queues, the cars' first trips and the allocator settle) and then
-//! until the bounded buffers are full (the tracker's dedup window of 100,000 ids takes about
-//! 250 s at 400 cars; the span rings less), since they grow by design until then; a run too short
-//! for that measures from half-way and says so. At the end the
-//! simulator and the probes stop, the queues drain, and the run fails (exit code 1) when anything
+//! until the bounded buffers are full (the tracker's dedup window, two generations of 50,000 ids,
+//! takes about 250 s at 400 cars; the span rings less), since they grow by design until then; a
+//! run too short for that measures from half-way and says so. At the end the simulator and the
+//! probes stop, the queues drain, and the run fails (exit code 1) when anything
 //! was lost, appeared from nowhere or was handled twice, or memory grew by 10 % or more.
 
 use std::collections::HashSet;
@@ -251,7 +251,8 @@ async fn soak(args: &SoakArgs) -> anyhow::Result<SoakReport> {
     // (MB, seconds into the run) when the growth starts to count.
     let mut baseline: Option<(f64, f64)> = None;
     let mut buffers_filled = false;
-    let dedup_window = tracker_bridge.config().dedup_window as u64;
+    // Two generations of ids (see the bridge's dedup window).
+    let dedup_ids = 2 * tracker_bridge.config().dedup_window as u64;
     let trace_buffer = simulator_bridge.config().trace_buffer as u64;
     // A run too short for the buffers to fill measures from this share of it, and says so.
     let fallback = total.mul_f64(FALLBACK_SHARE);
@@ -278,7 +279,7 @@ async fn soak(args: &SoakArgs) -> anyhow::Result<SoakReport> {
             memory.push((t, fleet_mb, megabytes(ledger_process.rss_bytes())));
             // The baseline waits for the bounded buffers to be full (the tracker's dedup window,
             // every bridge's span ring): until then they grow by design, and that is no leak.
-            let buffers_full = tracker_bridge.stats().delivered >= dedup_window
+            let buffers_full = tracker_bridge.stats().delivered >= dedup_ids
                 && simulator_bridge.stats().published >= trace_buffer;
             if baseline.is_none() && elapsed >= warmup && (buffers_full || elapsed >= fallback) {
                 baseline = Some((fleet_mb, t));
