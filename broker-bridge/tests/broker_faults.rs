@@ -25,7 +25,6 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-#[allow(dead_code)]
 mod common;
 
 use common::Tick;

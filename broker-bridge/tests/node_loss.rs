@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use broker_bridge::testing::{Ledger, LedgerReport, PrivateCluster, wait_until};
 use broker_bridge::{Bridge, Incoming, topology};
 
-#[allow(dead_code)]
 mod common;
 
 use common::Tick;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use broker_bridge::management::enc;
 use broker_bridge::testing::{PrivateNode, wait_until};
 use broker_bridge::{Bridge, BridgeConfig, PublishError};
 use instadash_schemas::Contract;
@@ -79,32 +80,29 @@ impl Deployment {
         }
     }
 
-    fn password(&self, user: &str) -> String {
-        std::fs::read_to_string(self.passwords.path().join(user))
-            .unwrap()
-            .trim_end()
-            .to_owned()
+    /// Where `user`'s password is, as a deployment mounts it (`AMQP_PASSWORD_FILE`).
+    fn password_file(&self, user: &str) -> PathBuf {
+        self.passwords.path().join(user)
     }
 
-    /// The broker URL of `user`, password included (percent-encoded).
+    /// The broker URL of `user`, without a password.
     fn url(&self, user: &str) -> String {
-        let password: String = self
-            .password(user)
-            .bytes()
-            .map(|b| match b {
-                b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' => (b as char).to_string(),
-                other => format!("%{other:02X}"),
-            })
-            .collect();
+        format!("amqp://{user}@127.0.0.1:{}/{VHOST}", self.node.port())
+    }
+
+    /// The broker URL of `user` with `password` in it (percent-encoded).
+    fn url_with(&self, user: &str, password: &str) -> String {
         format!(
-            "amqp://{user}:{password}@127.0.0.1:{}/{VHOST}",
+            "amqp://{user}:{}@127.0.0.1:{}/{VHOST}",
+            enc(password),
             self.node.port()
         )
     }
 
     async fn connect(&self, user: &str, service: &str) -> Bridge {
+        let password = std::fs::read_to_string(self.password_file(user)).unwrap();
         let mut config = BridgeConfig::new(service);
-        config.amqp_url = self.url(user);
+        config.amqp_url = self.url_with(user, password.trim_end());
         Bridge::connect(config)
             .await
             .unwrap_or_else(|e| panic!("{user} connects as {service}: {e}"))
@@ -118,6 +116,7 @@ impl Deployment {
             .args(["run", service])
             .args(args)
             .env("AMQP_URL", self.url(service))
+            .env("AMQP_PASSWORD_FILE", self.password_file(service))
             .env("INSTADASH_DATA_DIR", data)
             .env("INSTADASH_MONITOR_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "info")
@@ -292,15 +291,9 @@ async fn every_service_does_its_job_under_its_own_user_and_nothing_more() {
         "the error names the queue and the cause: {text}"
     );
 
-    // Credentials are per user: the tracker's password does not let it in as the alerts service.
+    // Credentials are checked: a wrong password does not get in as the alerts service.
     let mut impostor = BridgeConfig::new("alerts");
-    impostor.amqp_url = deployment.url("alerts").replace(
-        &deployment
-            .password("alerts")
-            .replace('/', "%2F")
-            .replace('+', "%2B"),
-        "wrong",
-    );
+    impostor.amqp_url = deployment.url_with("alerts", "wrong");
     let impostor = tokio::time::timeout(Duration::from_secs(10), Bridge::connect(impostor)).await;
     assert!(
         !matches!(impostor, Ok(Ok(_))),
