@@ -19,6 +19,27 @@ pub(crate) struct BindingDefinition {
     pub(crate) arguments: FieldTable,
 }
 
+/// Records a binding once: binding again is a no-op for the broker, and recovery replays every
+/// recorded binding through `queue_bind`/`exchange_bind`, which record it again. Pushing
+/// duplicates doubled the bindings at each recovery (instadash patch, see PATCHED.md).
+fn register_binding(
+    bindings: &mut Vec<BindingDefinition>,
+    source: ShortString,
+    routing_key: ShortString,
+    arguments: FieldTable,
+) {
+    let known = bindings.iter().any(|binding| {
+        binding.source == source && binding.routing_key == routing_key && binding.arguments == arguments
+    });
+    if !known {
+        bindings.push(BindingDefinition {
+            source,
+            routing_key,
+            arguments,
+        });
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ExchangeDefinition {
     pub(crate) name: ShortString,
@@ -75,11 +96,7 @@ impl ExchangeDefinition {
         routing_key: ShortString,
         arguments: FieldTable,
     ) {
-        self.bindings.push(BindingDefinition {
-            source,
-            routing_key,
-            arguments,
-        });
+        register_binding(&mut self.bindings, source, routing_key, arguments);
     }
 
     pub(crate) fn deregister_binding(
@@ -142,11 +159,7 @@ impl QueueDefinition {
         routing_key: ShortString,
         arguments: FieldTable,
     ) {
-        self.bindings.push(BindingDefinition {
-            source,
-            routing_key,
-            arguments,
-        });
+        register_binding(&mut self.bindings, source, routing_key, arguments);
     }
 
     pub(crate) fn deregister_binding(
