@@ -8,7 +8,7 @@
 //! cut in half), or from the messages themselves (poison, oversized, unroutable).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use broker_bridge::management::{Management, enc};
@@ -101,6 +101,24 @@ fn stream(
         prefix,
         count,
         retry_unroutable,
+        None,
+    )
+}
+
+/// [`stream`] until `stop` is set, for a scenario whose faults take as long as they take.
+fn stream_until(
+    producer: &Bridge,
+    ledger: &Arc<Ledger>,
+    prefix: &str,
+    stop: &Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    stream_into(
+        producer,
+        std::slice::from_ref(ledger),
+        prefix,
+        u32::MAX,
+        false,
+        Some(stop.clone()),
     )
 }
 
@@ -111,14 +129,21 @@ fn stream_into(
     prefix: &str,
     count: u32,
     retry_unroutable: bool,
+    stop: Option<Arc<AtomicBool>>,
 ) -> JoinHandle<()> {
     let (producer, ledgers, prefix) = (producer.clone(), ledgers.to_vec(), prefix.to_owned());
     tokio::spawn(async move {
-        let mut confirms = Vec::with_capacity(count as usize);
+        let mut confirms = Vec::new();
         let mut pace = tokio::time::interval(PACE);
         pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         for n in 0..count {
             pace.tick().await;
+            if stop
+                .as_ref()
+                .is_some_and(|stop| stop.load(Ordering::Relaxed))
+            {
+                break;
+            }
             let event = Event {
                 id: format!("{prefix}/{n}"),
                 padding: String::new(),
@@ -224,19 +249,26 @@ async fn management<T: Send + 'static>(
 
 // ---- connections closed by the broker ----------------------------------------------------------
 
+/// Twenty closes in a row, each once events flow again: a recovery must cost the same however
+/// many came before it (lapin once recorded every binding again as it replayed it, doubling
+/// them at each recovery: the twentieth would have replayed a million `queue.bind`s; see
+/// third_party/lapin/PATCHED.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forced_close_of_every_connection_five_times() {
+async fn forced_close_of_every_connection_twenty_times() {
     common::init_logs();
     let vhost = TestVhost::create().await.unwrap();
     let (producer, consumer, ledger) = direct_pair(&vhost).await;
-    let publishing = stream(&producer, &ledger, "close-all", EVENTS, false);
-    for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let publishing = stream_until(&producer, &ledger, "close-all", &stop);
+    for _ in 0..20 {
+        flowing(&ledger, ledger.handled() + 100).await;
         ledger.fault();
         assert!(vhost.close_connections(2).await.unwrap() >= 2);
     }
+    flowing(&ledger, ledger.handled() + 100).await;
+    stop.store(true, Ordering::Relaxed);
     settle(
-        "forced close of all connections x5",
+        "forced close of all connections x20",
         &ledger,
         publishing,
         &[&consumer],
@@ -263,6 +295,7 @@ async fn closing_one_services_connection_leaves_the_others_flowing() {
         "close-one",
         EVENTS,
         false,
+        None,
     );
     flowing(&tracker_ledger, 200).await;
     tracker_ledger.fault();
@@ -325,18 +358,14 @@ async fn closing_one_services_connection_leaves_the_others_flowing() {
 
 // ---- faults of the network, through the proxy --------------------------------------------------
 
-/// Twenty resets in a row, each once events flow again: a recovery must cost the same however
-/// many came before it (lapin once recorded every binding it replayed, doubling them at each
-/// recovery: the twentieth would have replayed a million `queue.bind`s; see
-/// third_party/lapin/PATCHED.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn proxy_reset_of_every_connection_twenty_times() {
+async fn proxy_reset_of_every_connection() {
     common::init_logs();
     let vhost = TestVhost::create().await.unwrap();
     let (proxy, producer, consumer, ledger) = proxied_pair(&vhost).await;
-    let publishing = stream(&producer, &ledger, "reset", 20 * EVENTS, false);
-    for _ in 0..20 {
-        flowing(&ledger, ledger.handled() + 100).await;
+    let publishing = stream(&producer, &ledger, "reset", EVENTS, false);
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(800)).await;
         // Both bridges connected (again), so each reset hits both.
         proxy
             .wait_for_connections(2, Duration::from_secs(20))
@@ -345,10 +374,10 @@ async fn proxy_reset_of_every_connection_twenty_times() {
         ledger.fault();
         proxy.reset();
     }
-    settle("proxy: reset (RST) x20", &ledger, publishing, &[&consumer]).await;
+    settle("proxy: reset (RST) x2", &ledger, publishing, &[&consumer]).await;
     assert!(
-        proxy.accepted() >= 42,
-        "both bridges reconnected twenty times ({} accepted)",
+        proxy.accepted() >= 6,
+        "both bridges reconnected twice ({} accepted)",
         proxy.accepted()
     );
 }
