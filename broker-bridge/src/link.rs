@@ -80,7 +80,11 @@ impl Link {
     /// Opens a channel on the current connection.
     pub(crate) async fn create_channel(&self) -> Result<LinkedChannel, lapin::Error> {
         let connection = self.connection();
-        let channel = connection.create_channel().await?;
+        // A connection the broker holds back (flow control) answers only once it reads again.
+        let channel = tokio::select! {
+            channel = connection.create_channel() => channel?,
+            () = self.connection_replaced(&connection) => return Err(replaced_connection()),
+        };
         Ok(LinkedChannel {
             channel,
             connection,
@@ -171,10 +175,12 @@ impl Link {
     /// Completes once `channel`'s connection has been replaced. Anything awaited on a channel of
     /// a stuck connection may never complete by itself: race it against this.
     pub(crate) async fn replaced(&self, channel: &LinkedChannel) {
+        self.connection_replaced(&channel.connection).await;
+    }
+
+    async fn connection_replaced(&self, connection: &Arc<Connection>) {
         let mut current = self.shared.current.subscribe();
-        let _ = current
-            .wait_for(|c| !Arc::ptr_eq(c, &channel.connection))
-            .await;
+        let _ = current.wait_for(|c| !Arc::ptr_eq(c, connection)).await;
     }
 
     /// Replaces the connection with a fresh one, as after a stuck recovery. The old connection is
@@ -228,7 +234,7 @@ impl Link {
             Ok(Err(_)) if !connection.status().connected() => return, // recovering after all
             _ => {}
         }
-        if !self.is_current_connection(connection) {
+        if !self.is_current_connection(connection) || still_reading(connection) {
             return;
         }
         let Ok(Ok(fresh)) = tokio::time::timeout(PROBE_TIMEOUT, self.open()).await else {
@@ -262,6 +268,19 @@ impl Link {
              replacing the connection"
         );
         self.replace(fresh);
+    }
+}
+
+/// Whether lapin still reads from `connection`'s socket: the broker sends a heartbeat at least
+/// every half interval, so a connection that read within the interval is alive even though it
+/// does not answer. It is the broker that does not read it: flow control, as when the leader of a
+/// quorum queue its channels publish to is unreachable (the broker stops reading the whole
+/// connection until the queue takes messages again). Replacing it would not help: the new one
+/// publishes to the same queue.
+fn still_reading(connection: &Connection) -> bool {
+    match connection.configuration().heartbeat() {
+        0 => false, // no heartbeats: no way to tell
+        interval => connection.since_last_read() < Duration::from_secs(interval.into()),
     }
 }
 

@@ -7,8 +7,9 @@
 //! The clients connect to node 1, and before each fault the queue's leader is moved to node 0
 //! (Ra's leadership transfer), so the faults hit the queue's replicas, never the clients' own
 //! connection: this measures what the cluster does for a quorum queue, and the client only has to
-//! ride out delayed confirms and deliveries. (A client whose own node dies reconnects to the same
-//! URL, which is covered by `broker_faults.rs` and `broker_restart.rs`.)
+//! ride out delayed confirms and deliveries, on connections that must not be replaced. (A client
+//! whose own node dies reconnects to the same URL, which is covered by `broker_faults.rs` and
+//! `broker_restart.rs`.)
 //!
 //! Each fault has a ledger of its own (its part of the stream); nothing may be lost or handled
 //! twice, and the longest stall is reported.
@@ -191,6 +192,16 @@ async fn quorum_queue_pipeline_survives_leader_kill_follower_kill_and_leader_fre
         )
         .await;
         reports.push(report);
+    }
+    // The clients' node stayed up throughout: their connections were slowed (the broker stops
+    // reading a connection whose channels publish to a queue without a leader), never lost, and
+    // must not have been replaced.
+    for client in std::iter::once(&producer).chain(&consumers) {
+        assert_eq!(
+            client.stats_so_far().reconnects,
+            0,
+            "a connection to a node that stayed up was replaced or reconnected"
+        );
     }
     producer.shutdown().await.expect("producer shuts down");
     for consumer in &consumers {

@@ -218,16 +218,21 @@ impl PrivateCluster {
         {
             loop {
                 let running = running_nodes(node).await;
+                let seen = running.as_deref().unwrap_or_default();
                 let missing: Vec<&&str> = expected
                     .iter()
-                    .filter(|name| !running.iter().any(|r| r == **name))
+                    .filter(|name| !seen.iter().any(|r| r == **name))
                     .collect();
                 if missing.is_empty() {
                     break;
                 }
                 if Instant::now() >= deadline {
+                    let sees = match &running {
+                        Ok(running) => format!("it sees {running:?}"),
+                        Err(error) => format!("it cannot be asked: {error:#}"),
+                    };
                     bail!(
-                        "node {} does not see {missing:?} running after {limit:?} (it sees {running:?})",
+                        "node {} does not see {missing:?} running after {limit:?} ({sees})",
                         node.name()
                     );
                 }
@@ -259,22 +264,19 @@ impl PrivateCluster {
     }
 }
 
-/// The running nodes `node` sees (`cluster_status`); empty if it cannot be asked.
-async fn running_nodes(node: &PrivateNode) -> Vec<String> {
+/// The running nodes `node` sees (`cluster_status`).
+async fn running_nodes(node: &PrivateNode) -> Result<Vec<String>> {
     #[derive(Deserialize)]
     struct Status {
         #[serde(default)]
         running_nodes: Vec<String>,
     }
-    let Ok(out) = node
+    let out = node
         .ctl(&["cluster_status", "--formatter", "json", "--silent"])
-        .await
-    else {
-        return Vec::new();
-    };
-    serde_json::from_str::<Status>(out.trim())
-        .map(|s| s.running_nodes)
-        .unwrap_or_default()
+        .await?;
+    let status: Status = serde_json::from_str(out.trim())
+        .with_context(|| format!("reading cluster_status output: {out}"))?;
+    Ok(status.running_nodes)
 }
 
 impl std::fmt::Debug for PrivateCluster {

@@ -7,7 +7,7 @@ use crate::{
     connection_step::ConnectionStep,
     events::Events,
     frames::{ExpectedReply, Frames},
-    heartbeat::Heartbeat,
+    heartbeat::{Heartbeat, ReadClock},
     internal_rpc::{InternalRPC, InternalRPCHandle},
     io_loop::IoLoop,
     runtime,
@@ -39,6 +39,7 @@ pub struct Connection {
     events: Events,
     io_loop: ThreadHandle,
     closer: Arc<ConnectionCloser>,
+    read_clock: ReadClock,
 }
 
 impl Connection {
@@ -47,6 +48,7 @@ impl Connection {
         status: ConnectionStatus,
         internal_rpc: InternalRPCHandle,
         events: Events,
+        read_clock: ReadClock,
     ) -> Self {
         let closer = Arc::new(ConnectionCloser::new(status.clone(), internal_rpc.clone()));
         Self {
@@ -56,6 +58,7 @@ impl Connection {
             events,
             io_loop: ThreadHandle::default(),
             closer,
+            read_clock,
         }
     }
 
@@ -65,7 +68,14 @@ impl Connection {
         internal_rpc: InternalRPCHandle,
         events: Events,
     ) -> Self {
-        let conn = Self::new(configuration, status, internal_rpc, events);
+        // Only drives the handshake of a recovery: the user's Connection keeps its read clock.
+        let conn = Self::new(
+            configuration,
+            status,
+            internal_rpc,
+            events,
+            ReadClock::default(),
+        );
         conn.closer.noop();
         conn
     }
@@ -199,6 +209,15 @@ impl Connection {
         &self.status
     }
 
+    /// Instadash patch: how long ago the connection last read anything from its socket. The
+    /// broker sends a heartbeat at least every half heartbeat interval, so on a connection whose
+    /// IO loop runs this stays under the interval, even while the broker does not read (flow
+    /// control).
+    #[must_use]
+    pub fn since_last_read(&self) -> std::time::Duration {
+        self.read_clock.since_last_read()
+    }
+
     /// Perform a graceful AMQP connection close.
     ///
     /// Sends `Connection.Close` to the broker and waits for `Connection.Close-Ok`.
@@ -267,7 +286,14 @@ impl Connection {
             events.clone(),
         );
         let channel0 = channels.channel0();
-        let conn = Connection::new(configuration, status, internal_rpc.handle(), events);
+        let read_clock = heartbeat.read_clock();
+        let conn = Connection::new(
+            configuration,
+            status,
+            internal_rpc.handle(),
+            events,
+            read_clock,
+        );
         let io_loop = IoLoop::new(
             conn.status.clone(),
             conn.configuration.negotiated_config.clone(),
@@ -435,7 +461,13 @@ mod tests {
             frames.clone(),
             events.clone(),
         );
-        let conn = Connection::new(configuration, status, internal_rpc.handle(), events);
+        let conn = Connection::new(
+            configuration,
+            status,
+            internal_rpc.handle(),
+            events,
+            ReadClock::default(),
+        );
         conn.status.set_state(ConnectionState::Connected);
         (conn, channels, internal_rpc.handle(), frames)
     }

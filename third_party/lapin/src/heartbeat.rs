@@ -71,6 +71,11 @@ impl<RK: RuntimeKit + Clone + Send + 'static> Heartbeat<RK> {
         self.lock_inner().update_last_read();
     }
 
+    /// Instadash patch: when the socket was last read, for [`crate::Connection::since_last_read`].
+    pub(crate) fn read_clock(&self) -> ReadClock {
+        ReadClock(self.inner.clone())
+    }
+
     pub(crate) fn cancel(&self) {
         self.lock_inner().cancel();
     }
@@ -88,6 +93,18 @@ impl<RK: RuntimeKit + Clone + Send + 'static> Heartbeat<RK> {
 impl<RK: RuntimeKit + Clone + Send + 'static> fmt::Debug for Heartbeat<RK> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Heartbeat").finish()
+    }
+}
+
+/// Instadash patch: the time since the connection last read from its socket, without the runtime
+/// type.
+#[derive(Clone, Default)]
+pub(crate) struct ReadClock(Arc<Mutex<Inner>>);
+
+impl ReadClock {
+    pub(crate) fn since_last_read(&self) -> Duration {
+        let inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        inner.last_read.elapsed()
     }
 }
 
