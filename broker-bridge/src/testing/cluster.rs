@@ -29,6 +29,8 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long [`PrivateCluster::wait_until_clustered`] waits by default for restarted nodes.
 const CLUSTER_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(250);
+/// How long one `cluster_status` may take while waiting for the cluster (a few seconds normally).
+const STATUS_TIMEOUT: Duration = Duration::from_secs(15);
 /// The nodes of a [`PrivateCluster::start`]ed cluster: the smallest number where quorum queues
 /// survive the loss of one node.
 pub const CLUSTER_SIZE: usize = 3;
@@ -229,7 +231,9 @@ impl PrivateCluster {
                 if Instant::now() >= deadline {
                     let sees = match &running {
                         Ok(running) => format!("it sees {running:?}"),
-                        Err(error) => format!("it cannot be asked: {error:#}"),
+                        Err(error) => {
+                            format!("it cannot be asked: {error:#}\n{}", node.log_tail())
+                        }
                     };
                     bail!(
                         "node {} does not see {missing:?} running after {limit:?} ({sees})",
@@ -264,7 +268,8 @@ impl PrivateCluster {
     }
 }
 
-/// The running nodes `node` sees (`cluster_status`).
+/// The running nodes `node` sees (`cluster_status`). Each ask is short, so that one CLI call that
+/// hangs (seen once, on a node just thawed) is asked again rather than using up the whole wait.
 async fn running_nodes(node: &PrivateNode) -> Result<Vec<String>> {
     #[derive(Deserialize)]
     struct Status {
@@ -272,7 +277,10 @@ async fn running_nodes(node: &PrivateNode) -> Result<Vec<String>> {
         running_nodes: Vec<String>,
     }
     let out = node
-        .ctl(&["cluster_status", "--formatter", "json", "--silent"])
+        .ctl_within(
+            &["cluster_status", "--formatter", "json", "--silent"],
+            STATUS_TIMEOUT,
+        )
         .await?;
     let status: Status = serde_json::from_str(out.trim())
         .with_context(|| format!("reading cluster_status output: {out}"))?;

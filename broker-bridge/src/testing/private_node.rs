@@ -496,7 +496,7 @@ impl PrivateNode {
         }
     }
 
-    async fn ctl_within(&self, args: &[&str], limit: Duration) -> Result<String> {
+    pub(super) async fn ctl_within(&self, args: &[&str], limit: Duration) -> Result<String> {
         let mut cmd = tokio::process::Command::from(self.command(self.sbin.join("rabbitmqctl")));
         cmd.arg("-n")
             .arg(&self.name)
@@ -660,7 +660,7 @@ impl PrivateNode {
         })
     }
 
-    fn log_tail(&self) -> String {
+    pub(super) fn log_tail(&self) -> String {
         let mut out = String::new();
         for file in self.log_files() {
             match fs::read_to_string(&file) {
