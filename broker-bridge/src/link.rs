@@ -205,10 +205,11 @@ impl Link {
     }
 
     /// Called when something on `channel` is overdue (a confirm): checks that its connection, if
-    /// lapin still reports it up, answers. One that does not while a fresh connection to the
-    /// broker works is replaced: lapin can leave a connection "connected" that no longer reads
-    /// or writes (seen after a heartbeat timeout right after a recovery, once the broker was
-    /// thawed). A broker that answers nobody (frozen) is left to the heartbeats.
+    /// lapin still reports it up, answers. One that does not answer and has read nothing for a
+    /// heartbeat interval is replaced if a fresh connection to the broker works: lapin can leave a
+    /// connection "connected" that no longer reads or writes (seen after a heartbeat timeout
+    /// right after a recovery, once the broker was thawed). A broker that answers nobody (frozen)
+    /// is left to the heartbeats, a connection the broker holds back to its flow control.
     pub(crate) fn check_alive(&self, channel: &LinkedChannel) {
         let connection = channel.connection.clone();
         if !self.is_current_connection(&connection) || !connection.status().connected() {
