@@ -26,7 +26,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -105,6 +105,7 @@ pub const PROGRESS_EVERY: u64 = 1_000;
 
 /// The raw-lapin baseline acknowledges with `multiple` every this many deliveries.
 const RAW_ACK_EVERY: u64 = 50;
+const RAW_CONSUMER_TAG: &str = "instadash-bench-raw";
 
 /// A run fails if no message is consumed for this long (a lost message, a stuck broker).
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -330,7 +331,7 @@ async fn raw_workload(
     let mut deliveries = consumer_channel
         .basic_consume(
             queue.into(),
-            "instadash-bench-raw".into(),
+            RAW_CONSUMER_TAG.into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),
         )
@@ -371,7 +372,10 @@ async fn raw_workload(
             if let Some(acker) = last {
                 acker.ack(BasicAckOptions { multiple: true }).await?;
             }
-            anyhow::Ok(())
+            // Handed back to be cancelled in order: dropping an active consumer makes lapin send
+            // its cancel later, which can follow the channel's close and make the broker close
+            // the whole connection (CHANNEL_ERROR "expected 'channel.open'").
+            anyhow::Ok(deliveries)
         })
     };
 
@@ -412,7 +416,12 @@ async fn raw_workload(
     let ended = recorder.finished(finished, "raw").await;
     let consumed = consuming.await.context("the consumer task panicked")?;
     let ended = ended?;
-    consumed?;
+    let deliveries = consumed?;
+    consumer_channel
+        .basic_cancel(RAW_CONSUMER_TAG.into(), BasicCancelOptions::default())
+        .await
+        .context("cancelling the consumer")?;
+    drop(deliveries);
     let _ = consumer_channel.close(200, "bench done".into()).await;
     let _ = publisher.close(200, "bench done".into()).await;
     Ok(recorder.result(started, ended))

@@ -156,16 +156,20 @@ async fn run_worker(
     let mut delay = Duration::from_millis(100);
     loop {
         let ended = match subscribe(&consumer, worker).await {
-            Ok((channel, stream, tag)) => {
+            Ok((channel, mut stream, tag)) => {
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(Ok(()));
                 }
                 delay = Duration::from_millis(100);
-                let ended = consume(&consumer, &channel, stream).await;
+                let ended = consume(&consumer, &channel, &mut stream).await;
                 if let Ended::Shutdown = ended {
+                    // Cancelled before the stream is dropped: lapin cancels a dropped active
+                    // consumer later on its own, which could follow the channel's close and make
+                    // the broker close the connection (CHANNEL_ERROR).
                     let _ = channel
                         .basic_cancel(tag, BasicCancelOptions::default())
                         .await;
+                    drop(stream);
                     let _ = channel.close(200, "shutdown".into()).await;
                     return;
                 }
@@ -231,7 +235,7 @@ async fn subscribe(
 async fn consume(
     consumer: &Consumer,
     channel: &LinkedChannel,
-    mut stream: lapin::Consumer,
+    stream: &mut lapin::Consumer,
 ) -> Ended {
     // Anything awaited on the channel may hang for good if its connection's recovery is stuck;
     // once the link has replaced that connection, this worker subscribes again on the new one.
